@@ -1,0 +1,50 @@
+# Every target bootstraps uv (into .tools/ when it is not on PATH) and uses the locked deps.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/$(TOOLS)/bin/uv)
+RUN := $(UV) run --frozen --no-sync
+export UV_PYTHON_DOWNLOADS := never
+export FLASK_APP := app
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: help run test lint fmt migrate revision ci worker beat bench
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(CURDIR)/$(TOOLS)/bin/uv:
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+run: .venv/.synced ## apply migrations and serve on http://$(HOST):$(PORT)
+	$(RUN) flask db upgrade
+	HOST=$(HOST) PORT=$(PORT) $(RUN) gunicorn --config gunicorn.conf.py
+
+test: .venv/.synced ## run the whole test suite
+	$(RUN) pytest
+
+lint: .venv/.synced ## ruff check, ruff format --check, mypy
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+fmt: .venv/.synced ## fix lint findings that ruff can fix, and format
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+migrate: .venv/.synced ## apply migrations to DATABASE_URL
+	$(RUN) flask db upgrade
+
+revision: .venv/.synced ## autogenerate a migration: make revision m="add books"
+	@test -n "$(m)" || { echo 'usage: make revision m="what changed"'; exit 2; }
+	$(RUN) flask db migrate -m "$(m)"
+
+ci: lint test ## what .ci/run runs

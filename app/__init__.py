@@ -1,0 +1,96 @@
+"""Barah: a twelve-factor Flask API. ``create_app()`` builds the service from its Settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask
+from flask_swagger_ui import __file__ as swagger_ui_package
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from app import health
+from app.extensions import api, db, migrate
+from app.logging import configure_logging, init_request_logging
+from app.settings import PROJECT_ROOT, Settings, load_settings
+
+SWAGGER_UI_ASSETS = "/docs/assets/"
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the application; with no ``settings``, read them from the environment."""
+    settings = settings or load_settings(Settings)
+    configure_logging(settings)
+
+    app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
+    app.config.from_mapping(flask_config(settings))
+    app.extensions["barah.settings"] = settings
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    with app.app_context():
+        prepare_engine(db.engine)
+    api.init_app(app)
+    init_request_logging(app)
+
+    app.register_blueprint(swagger_ui_assets())
+    api.register_blueprint(health.blp)
+    return app
+
+
+def flask_config(settings: Settings) -> dict[str, Any]:
+    if settings.database.get_backend_name() == "sqlite":
+        engine_options: dict[str, Any] = {}
+    else:
+        engine_options = {
+            "pool_pre_ping": True,
+            "pool_recycle": settings.database_pool_recycle,
+            "connect_args": {"connect_timeout": settings.database_connect_timeout},
+        }
+    return {
+        "SECRET_KEY": settings.secret_key.get_secret_value() if settings.secret_key else "dev",
+        "SQLALCHEMY_DATABASE_URI": settings.database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        "MAX_CONTENT_LENGTH": settings.max_content_length,
+        "RELEASE": settings.release,
+        "API_TITLE": "Barah",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.1.0",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "/docs",
+        "OPENAPI_SWAGGER_UI_URL": SWAGGER_UI_ASSETS,
+        "OPENAPI_SWAGGER_UI_CONFIG": {"persistAuthorization": True},
+    }
+
+
+def swagger_ui_assets() -> Blueprint:
+    """Serve Swagger UI's files from the installed package, so /docs needs no CDN."""
+    from pathlib import Path
+
+    dist = Path(swagger_ui_package).parent / "dist"
+    return Blueprint(
+        "swagger_ui_assets",
+        __name__,
+        static_folder=str(dist),
+        static_url_path=SWAGGER_UI_ASSETS.rstrip("/"),
+    )
+
+
+def prepare_engine(engine: Engine) -> None:
+    """SQLite needs two switches to behave like the server databases we test against."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy issue BEGIN itself so SAVEPOINTs and transactional DDL work,
+        # and enforce foreign keys (ON DELETE CASCADE) as PostgreSQL and MariaDB do.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")

@@ -1,0 +1,276 @@
+"""Every environment variable the service reads, typed, validated and documented.
+
+Settings are built explicitly (``Settings()`` or ``load_settings()``), never at import, so
+tests can run apps with different settings side by side.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIN_SECRET_LENGTH = 32
+
+# Values that appear in documentation and examples; a production secret must be none of them.
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "secret",
+        "dev",
+        "development",
+        "development-secret-key-change-me-please",
+        "development-jwt-secret-key-change-me-please",
+    }
+)
+
+# Platforms hand out URLs like postgres://...; map each scheme to the driver we ship.
+DRIVER_FOR_SCHEME = {
+    "postgres": "postgresql+psycopg",
+    "postgresql": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+    "sqlite": "sqlite",
+}
+
+
+def normalize_database_url(raw: str) -> str:
+    """Return ``raw`` with its scheme mapped to a shipped driver; raise ValueError if unusable."""
+    try:
+        url = make_url(raw)
+    except ArgumentError as error:
+        raise ValueError(f"cannot parse {raw!r} as a database URL") from error
+    backend = url.get_backend_name()
+    if backend not in DRIVER_FOR_SCHEME:
+        supported = ", ".join(sorted(DRIVER_FOR_SCHEME))
+        raise ValueError(
+            f"unsupported database scheme {url.drivername!r} (use one of: {supported})"
+        )
+    if url.drivername == backend:
+        url = url.set(drivername=DRIVER_FOR_SCHEME[backend])
+    if backend != "sqlite" and not url.host:
+        raise ValueError("a server database URL needs a host")
+    return url.render_as_string(hide_password=False)
+
+
+@cache
+def git_commit(root: Path = PROJECT_ROOT) -> str | None:
+    """The checked-out commit, read from .git without running git (absent in images)."""
+    git_dir = root / ".git"
+    try:
+        head = (git_dir / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head
+        ref = head.removeprefix("ref: ")
+        ref_file = git_dir / ref
+        if ref_file.exists():
+            return ref_file.read_text().strip()
+        for line in (git_dir / "packed-refs").read_text().splitlines():
+            if line.endswith(f" {ref}"):
+                return line.split(" ", 1)[0]
+    except OSError:
+        return None
+    return None
+
+
+def default_sqlite_url() -> str:
+    return f"sqlite:///{PROJECT_ROOT / 'instance' / 'barah.db'}"
+
+
+class Settings(BaseSettings):
+    """The service's configuration, read from the environment (and ``.env`` when present)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        frozen=True,
+    )
+
+    # app_env comes first: the validators below read it to apply production rules.
+    app_env: Literal["development", "test", "production"] = Field(
+        default="development",
+        description="development (SQLite, console logs) | test | production (strict).",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        validate_default=True,
+        description="Flask session signing key; required in production (32+ chars).",
+    )
+    jwt_secret_key: SecretStr | None = Field(
+        default=None,
+        validate_default=True,
+        description="Key that signs JWTs; required in production (32+ chars).",
+    )
+    database_url: str = Field(
+        default="",
+        validate_default=True,
+        description="SQLAlchemy URL; postgres://, postgresql://, mysql://, mariadb://, "
+        "sqlite:/// accepted. Default: SQLite file in instance/.",
+    )
+    database_pool_recycle: int = Field(
+        default=1800, ge=1, description="Seconds before a pooled connection is replaced."
+    )
+    database_connect_timeout: int = Field(
+        default=5, ge=1, description="Seconds to wait when opening a database connection."
+    )
+    celery_broker_url: str | None = Field(
+        default=None,
+        description="Celery broker (redis:// or amqp://). Unset: tasks run in-process.",
+    )
+    celery_result_backend: str | None = Field(
+        default=None, description="Celery result backend. Unset: results are not stored."
+    )
+    ratelimit_enabled: bool = Field(default=True, description="false disables rate limits.")
+    ratelimit_storage_uri: str = Field(
+        default="memory://",
+        description="Rate-limit counters: memory:// (one process only) or redis://.",
+    )
+    ratelimit_auth: str = Field(
+        default="10 per minute",
+        description="Limit per client IP on login, token, signup and refresh.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", description="Minimum level of log events."
+    )
+    log_format: Literal["json", "console"] | None = Field(
+        default=None,
+        description="json (ECS) or console. Default: json in production, console otherwise.",
+    )
+    app_release: str | None = Field(
+        default=None,
+        description="Release id reported by /version and in logs. Default: the git commit.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins allowed to call the API from a browser.",
+    )
+    max_content_length: int = Field(
+        default=1024 * 1024, ge=1, description="Largest accepted request body, in bytes."
+    )
+    jwt_access_token_expires: int = Field(
+        default=15 * 60, ge=1, description="Access-token lifetime in seconds."
+    )
+    jwt_refresh_token_expires: int = Field(
+        default=14 * 24 * 3600, ge=1, description="Refresh-token lifetime in seconds."
+    )
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = Field(
+        default="HS256", description="The only algorithm tokens are signed and accepted with."
+    )
+    smtp_url: str | None = Field(
+        default=None,
+        description="smtp://user:pass@host:587 (smtps:// for TLS). Unset: mail is logged.",
+    )
+    smtp_starttls: bool = Field(default=True, description="Upgrade smtp:// with STARTTLS.")
+    smtp_timeout: int = Field(default=10, ge=1, description="Seconds per SMTP operation.")
+    mail_from: str = Field(
+        default="Barah <no-reply@example.com>", description="Sender of outgoing mail."
+    )
+
+    @field_validator("secret_key", "jwt_secret_key")
+    @classmethod
+    def _strong_secret_in_production(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        if info.data.get("app_env") != "production":
+            return value
+        if value is None or not value.get_secret_value():
+            raise ValueError("is required in production")
+        secret = value.get_secret_value()
+        if secret.lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("is a placeholder value; generate a random one")
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, value: str) -> str:
+        return normalize_database_url(value or default_sqlite_url())
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @property
+    def effective_log_format(self) -> Literal["json", "console"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.app_env == "production" else "console"
+
+    @property
+    def release(self) -> str:
+        return self.app_release or git_commit() or "unknown"
+
+    @property
+    def access_token_lifetime(self) -> timedelta:
+        return timedelta(seconds=self.jwt_access_token_expires)
+
+    @property
+    def refresh_token_lifetime(self) -> timedelta:
+        return timedelta(seconds=self.jwt_refresh_token_expires)
+
+    @property
+    def database(self) -> URL:
+        return make_url(self.database_url)
+
+
+class ServerSettings(BaseSettings):
+    """What gunicorn.conf.py reads: where to listen and how many processes to run."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", frozen=True
+    )
+
+    host: str = Field(default="127.0.0.1", description="Interface to bind; 0.0.0.0 in containers.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port to bind.")
+    web_concurrency: int = Field(
+        default_factory=lambda: min(2 * (os.cpu_count() or 1) + 1, 8),
+        ge=1,
+        description="Number of gunicorn worker processes. Default: 2 x CPUs + 1, at most 8.",
+    )
+    gunicorn_threads: int = Field(default=1, ge=1, description="Threads per worker.")
+    gunicorn_timeout: int = Field(
+        default=30, ge=1, description="Seconds before a hung worker is killed."
+    )
+    gunicorn_graceful_timeout: int = Field(
+        default=30, ge=1, description="Seconds in-flight requests get to finish after SIGTERM."
+    )
+    gunicorn_keepalive: int = Field(default=5, ge=0, description="Keep-alive seconds.")
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def describe_errors(error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors():
+        variable = "_".join(str(part) for part in problem["loc"]).upper() or "settings"
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"  {variable}: {message}")
+    return "\n".join(lines)
+
+
+def load_settings(settings_class: type[SettingsT]) -> SettingsT:
+    """Read settings from the environment, or exit with one message naming every bad variable."""
+    try:
+        return settings_class()
+    except ValidationError as error:
+        raise SystemExit(
+            "Barah cannot start: the configuration is invalid.\n"
+            f"{describe_errors(error)}\n"
+            "Set these environment variables (see .env.example) and start again."
+        ) from None

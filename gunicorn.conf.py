@@ -1,0 +1,41 @@
+"""gunicorn settings, all from the environment (see ServerSettings in app/settings.py).
+
+Settings are validated here, in the master, so a bad configuration stops the server with
+one message instead of a loop of failing workers.
+"""
+
+from typing import Any
+
+from gunicorn.glogging import Logger
+
+from app.logging import configure_logging
+from app.settings import ServerSettings, Settings, load_settings
+
+_server = load_settings(ServerSettings)
+_app_settings = load_settings(Settings)
+
+wsgi_app = "app.wsgi:app"
+bind = f"{_server.host}:{_server.port}"
+workers = _server.web_concurrency
+threads = _server.gunicorn_threads
+timeout = _server.gunicorn_timeout
+graceful_timeout = _server.gunicorn_graceful_timeout
+keepalive = _server.gunicorn_keepalive
+# The app logs one access event per request itself; gunicorn's would duplicate it.
+accesslog = None
+errorlog = "-"
+forwarded_allow_ips = "127.0.0.1,::1"
+
+
+class AppLogger(Logger):  # type: ignore[misc]
+    """Route gunicorn's own events through the app's stdout handler and format."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        configure_logging(_app_settings)
+        for log in (self.error_log, self.access_log):
+            log.handlers.clear()
+            log.propagate = True
+
+
+logger_class = AppLogger

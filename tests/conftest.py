@@ -1,0 +1,128 @@
+"""Fixtures: one migrated database and app per session; each test in a rolled-back transaction."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app import create_app
+from app.extensions import db
+from app.settings import Settings, normalize_database_url
+
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Explicit test settings; the developer's own .env is never read."""
+    values: dict[str, Any] = {
+        "app_env": "test",
+        "secret_key": TEST_SECRET,
+        "jwt_secret_key": TEST_SECRET,
+        "ratelimit_enabled": False,
+        "_env_file": None,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of the suite's own: a temp SQLite file, or a fresh database on the server
+    named by TEST_DATABASE_URL, dropped at the end."""
+    server_url = os.environ.get("TEST_DATABASE_URL")
+    if not server_url:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        return
+    with throwaway_database(server_url) as url:
+        yield url
+
+
+class throwaway_database:  # noqa: N801 - used like contextlib's lower-case managers
+    """Create a uniquely named database on a server and drop it afterwards."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server = make_url(normalize_database_url(server_url))
+        self.name = f"barah_test_{uuid.uuid4().hex[:12]}"
+
+    def __enter__(self) -> str:
+        if self.server.get_backend_name() == "sqlite":
+            raise pytest.UsageError("TEST_DATABASE_URL is for server databases")
+        self._admin("CREATE DATABASE {name}")
+        url = self.server.set(database=self.name)
+        if self.server.get_backend_name() != "postgresql":
+            url = url.update_query_dict({"charset": "utf8mb4"})
+        return url.render_as_string(hide_password=False)
+
+    def __exit__(self, *_exc: object) -> None:
+        self._admin("DROP DATABASE IF EXISTS {name}")
+
+    def _admin(self, statement: str) -> None:
+        engine = create_engine(self.server, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as connection:
+                connection.execute(text(statement.format(name=self.name)))
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url=database_url)
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Iterator[Flask]:
+    app = create_app(settings)
+    with app.app_context():
+        upgrade()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def isolated_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Run the test inside an outer transaction that is rolled back at its end.
+
+    Sessions join it with savepoints, so a service's commit is real within the test and
+    gone after it. Tests that build their own app or database opt out with the marker.
+    """
+    if "no_shared_db" in request.keywords:
+        yield
+        return
+    app: Flask = request.getfixturevalue("app")
+    with app.app_context():
+        connection = db.engine.connect()
+        transaction = connection.begin()
+        original_session = db.session
+        db.session = db._make_scoped_session(
+            {"bind": connection, "join_transaction_mode": "create_savepoint"}
+        )
+    try:
+        yield
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.session = original_session
+            transaction.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent

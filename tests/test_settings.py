@@ -1,0 +1,182 @@
+"""Configuration comes from the environment, and production refuses unsafe values."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from app.settings import ServerSettings, Settings, load_settings, normalize_database_url
+
+STRONG = "x" * 40
+
+
+def production(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+    for name in ("SECRET_KEY", "JWT_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("APP_ENV", "production")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
+def refusal(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.chdir(Path(__file__).parent)  # no .env here
+    with pytest.raises(SystemExit) as exit_info:
+        load_settings(Settings)
+    return str(exit_info.value.code)
+
+
+def test_production_without_secrets_names_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    production(monkeypatch)
+    message = refusal(monkeypatch)
+    assert "SECRET_KEY: is required in production" in message
+    assert "JWT_SECRET_KEY: is required in production" in message
+
+
+@pytest.mark.parametrize(
+    ("secret", "complaint"),
+    [
+        ("short-secret", "at least 32 characters"),
+        ("changeme", "placeholder"),
+        ("secret", "placeholder"),
+        ("development-secret-key-change-me-please", "placeholder"),
+    ],
+)
+def test_production_refuses_weak_secrets(
+    monkeypatch: pytest.MonkeyPatch, secret: str, complaint: str
+) -> None:
+    production(monkeypatch, SECRET_KEY=secret, JWT_SECRET_KEY=STRONG)
+    message = refusal(monkeypatch)
+    assert "SECRET_KEY: " in message
+    assert complaint in message
+    assert "JWT_SECRET_KEY" not in message
+
+
+def test_every_bad_variable_is_named_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    production(monkeypatch, SECRET_KEY="short", DATABASE_URL="not a url")
+    message = refusal(monkeypatch)
+    for variable in ("\n  SECRET_KEY:", "\n  JWT_SECRET_KEY:", "\n  DATABASE_URL:"):
+        assert variable in message
+
+
+def test_unknown_app_env_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_ENV", "staging")
+    assert "APP_ENV: Input should be 'development', 'test' or 'production'" in refusal(monkeypatch)
+
+
+def test_development_needs_no_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("APP_ENV", "SECRET_KEY", "JWT_SECRET_KEY", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(_env_file=None)
+    assert settings.app_env == "development"
+    assert settings.database_url.startswith("sqlite:///")
+    assert settings.database_url.endswith("instance/barah.db")
+    assert settings.effective_log_format == "console"
+
+
+def test_production_with_strong_secrets_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    production(
+        monkeypatch,
+        SECRET_KEY=STRONG,
+        JWT_SECRET_KEY="y" * 40,
+        DATABASE_URL="postgres://app:pw@db.internal:5432/app",
+    )
+    settings = Settings(_env_file=None)
+    assert settings.effective_log_format == "json"
+    assert settings.database_url == "postgresql+psycopg://app:pw@db.internal:5432/app"
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("postgres://u:p@h:5432/d", "postgresql+psycopg://u:p@h:5432/d"),
+        ("postgresql://u:p@h/d", "postgresql+psycopg://u:p@h/d"),
+        ("postgresql+psycopg://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("mysql://u:p@h:3306/d", "mysql+pymysql://u:p@h:3306/d"),
+        ("mariadb://u:p@h/d", "mariadb+pymysql://u:p@h/d"),
+        ("sqlite:////tmp/app.db", "sqlite:////tmp/app.db"),
+        ("sqlite://", "sqlite://"),
+    ],
+)
+def test_database_url_forms_map_to_shipped_drivers(given: str, used: str) -> None:
+    assert normalize_database_url(given) == used
+
+
+@pytest.mark.parametrize(
+    "bad", ["not a url", "oracle://u:p@h/d", "postgres:///nohost", "http://example.com"]
+)
+def test_unusable_database_urls_are_refused(bad: str) -> None:
+    with pytest.raises(ValidationError, match="database_url"):
+        Settings(_env_file=None, database_url=bad)
+
+
+def test_dotenv_file_is_read_and_environment_wins(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text("LOG_LEVEL=DEBUG\nAPP_RELEASE=from-dotenv\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LOG_LEVEL", raising=False)
+    monkeypatch.setenv("APP_RELEASE", "from-environment")
+    settings = Settings()
+    assert settings.log_level == "DEBUG"
+    assert settings.release == "from-environment"
+
+
+def test_cors_origins_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORS_ORIGINS", "https://a.example, https://b.example")
+    assert Settings(_env_file=None).cors_origins == ["https://a.example", "https://b.example"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["flask", "--app", "app", "routes"],
+        ["gunicorn", "--config", "{root}/gunicorn.conf.py", "--check-config"],
+    ],
+    ids=["flask-command", "web-server"],
+)
+def test_processes_refuse_production_without_secrets(
+    command: list[str], project_root: Path, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "JWT_SECRET_KEY"}}
+    env.update(APP_ENV="production", PYTHONPATH=str(project_root))
+    argv = [sys.executable, "-m", *(part.format(root=project_root) for part in command)]
+    result = subprocess.run(  # noqa: S603 - fixed command line
+        argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY: is required in production" in result.stderr
+    assert "JWT_SECRET_KEY: is required in production" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("document", [".env.example", "README.md"])
+def test_every_variable_is_documented(document: str, project_root: Path) -> None:
+    text = (project_root / document).read_text()
+    for settings_class in (Settings, ServerSettings):
+        for name in settings_class.model_fields:
+            assert name.upper() in text, f"{name.upper()} is missing from {document}"
+
+
+def test_env_example_is_a_valid_development_configuration(
+    monkeypatch: pytest.MonkeyPatch, project_root: Path
+) -> None:
+    monkeypatch.delenv("APP_ENV", raising=False)
+    settings = Settings(_env_file=project_root / ".env.example")
+    assert settings.app_env == "development"
+    ServerSettings(_env_file=project_root / ".env.example")
+
+
+def test_env_example_secrets_are_refused_in_production(
+    monkeypatch: pytest.MonkeyPatch, project_root: Path
+) -> None:
+    for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("APP_ENV", "production")
+    with pytest.raises(ValidationError) as error:
+        Settings(_env_file=project_root / ".env.example")
+    assert {e["loc"][0] for e in error.value.errors()} == {"secret_key", "jwt_secret_key"}
