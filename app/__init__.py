@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.from_mapping(flask_config(settings))
     app.extensions["barah.settings"] = settings
 
+    ensure_sqlite_folder(settings)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     with app.app_context():
@@ -64,10 +66,15 @@ def flask_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+def ensure_sqlite_folder(settings: Settings) -> None:
+    """A fresh checkout has no instance/ folder; SQLite will not create it."""
+    database = settings.database
+    if database.get_backend_name() == "sqlite" and database.database not in (None, "", ":memory:"):
+        Path(database.database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def swagger_ui_assets() -> Blueprint:
     """Serve Swagger UI's files from the installed package, so /docs needs no CDN."""
-    from pathlib import Path
-
     dist = Path(swagger_ui_package).parent / "dist"
     return Blueprint(
         "swagger_ui_assets",

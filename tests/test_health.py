@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from flask.testing import FlaskClient
 
@@ -45,3 +47,11 @@ def test_version_reports_the_configured_release() -> None:
     assert body["release"] == "2026.11.25-abc1234"
     assert body["version"] == "0.1.0"
     assert body["python"].count(".") == 2
+
+
+@pytest.mark.no_shared_db
+def test_a_sqlite_file_in_a_missing_folder_is_created(tmp_path: Path) -> None:
+    database = tmp_path / "instance" / "app.db"
+    app = create_app(make_settings(database_url=f"sqlite:///{database}"))
+    assert app.test_client().get("/readyz").status_code == 200
+    assert database.exists()
