@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import secrets
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask
+from flask_cors import CORS
 from flask_swagger_ui import __file__ as swagger_ui_package
+from pydantic import SecretStr
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from app import health
-from app.extensions import api, db, migrate
+from app import cli, health
+from app.auth.access import SECURITY_SCHEMES, init_token_checks
+from app.auth.views import auth_blp, users_blp
+from app.extensions import api, db, jwt, limiter, migrate
 from app.logging import configure_logging, init_request_logging
 from app.settings import PROJECT_ROOT, Settings, load_settings
 
 SWAGGER_UI_ASSETS = "/docs/assets/"
+EXPOSED_HEADERS = ["X-Request-ID", "Location", "Link", "Retry-After"]
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -33,10 +40,19 @@ def create_app(settings: Settings | None = None) -> Flask:
     with app.app_context():
         prepare_engine(db.engine)
     api.init_app(app)
+    jwt.init_app(app)
+    init_token_checks(app, jwt)
+    limiter.init_app(app)
     init_request_logging(app)
+    if settings.cors_origins:
+        CORS(app, origins=settings.cors_origins, expose_headers=EXPOSED_HEADERS)
 
+    for name, scheme in SECURITY_SCHEMES.items():
+        api.spec.components.security_scheme(name, scheme)
     app.register_blueprint(swagger_ui_assets())
-    api.register_blueprint(health.blp)
+    for blueprint in (health.blp, auth_blp, users_blp):
+        api.register_blueprint(blueprint)
+    cli.register(app)
     return app
 
 
@@ -50,10 +66,21 @@ def flask_config(settings: Settings) -> dict[str, Any]:
             "connect_args": {"connect_timeout": settings.database_connect_timeout},
         }
     return {
-        "SECRET_KEY": settings.secret_key.get_secret_value() if settings.secret_key else "dev",
+        "SECRET_KEY": secret(settings.secret_key),
         "SQLALCHEMY_DATABASE_URI": settings.database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
         "MAX_CONTENT_LENGTH": settings.max_content_length,
+        "JWT_SECRET_KEY": secret(settings.jwt_secret_key),
+        "JWT_ALGORITHM": settings.jwt_algorithm,
+        "JWT_DECODE_ALGORITHMS": [settings.jwt_algorithm],
+        "JWT_ACCESS_TOKEN_EXPIRES": settings.access_token_lifetime,
+        "JWT_REFRESH_TOKEN_EXPIRES": settings.refresh_token_lifetime,
+        "JWT_TOKEN_LOCATION": ["headers"],
+        "RATELIMIT_ENABLED": settings.ratelimit_enabled,
+        "RATELIMIT_STORAGE_URI": settings.ratelimit_storage_uri,
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # A rate-limit store outage must not take the API down with it.
+        "RATELIMIT_SWALLOW_ERRORS": True,
         "RELEASE": settings.release,
         "API_TITLE": "Barah",
         "API_VERSION": "v1",
@@ -71,6 +98,17 @@ def ensure_sqlite_folder(settings: Settings) -> None:
     database = settings.database
     if database.get_backend_name() == "sqlite" and database.database not in (None, "", ":memory:"):
         Path(database.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def secret(value: SecretStr | None) -> str:
+    # Production refuses to start without secrets; elsewhere a per-process random one keeps
+    # development and tests working without configuration.
+    return value.get_secret_value() if value else _process_secret()
+
+
+@cache
+def _process_secret() -> str:
+    return secrets.token_urlsafe(48)
 
 
 def swagger_ui_assets() -> Blueprint:

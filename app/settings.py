@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
+from flask import current_app
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
@@ -274,3 +275,8 @@ def load_settings(settings_class: type[SettingsT]) -> SettingsT:
             f"{describe_errors(error)}\n"
             "Set these environment variables (see .env.example) and start again."
         ) from None
+
+
+def current_settings() -> Settings:
+    """The Settings of the app handling the current request, task or command."""
+    return current_app.extensions["barah.settings"]  # type: ignore[no-any-return]

@@ -1,10 +1,12 @@
 """Alembic environment: runs migrations with the app's engine and model metadata."""
 
 import logging
+from typing import Any, Literal
 
 from alembic import context
 from alembic.operations.ops import MigrationScript
 from flask import current_app
+from sqlalchemy import TypeDecorator
 
 log = logging.getLogger("alembic.env")
 config = context.config
@@ -21,6 +23,13 @@ def skip_empty_autogenerate(
         log.info("No changes in schema detected.")
 
 
+def render_item(type_: str, obj: Any, _context: object) -> str | Literal[False]:
+    # Write a column type of our own as its plain SQL type, so revisions never import app code.
+    if type_ == "type" and isinstance(obj, TypeDecorator):
+        return f"sa.{obj.impl!r}"
+    return False
+
+
 def run_migrations_online() -> None:
     sqlite = db.engine.dialect.name == "sqlite"
     options = {
@@ -31,6 +40,7 @@ def run_migrations_online() -> None:
         # The app's engine gives SQLite real transactions, so a failed migration rolls back.
         "transactional_ddl": sqlite or None,
         "process_revision_directives": skip_empty_autogenerate,
+        "render_item": render_item,
         **current_app.extensions["migrate"].configure_args,
     }
     with db.engine.connect() as connection:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +14,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from flask_sqlalchemy.session import _app_ctx_id
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import scoped_session, sessionmaker
 
 from app import create_app
+from app.auth import service as auth_service
 from app.extensions import db
 from app.settings import Settings, normalize_database_url
 
@@ -105,8 +110,10 @@ def isolated_database(request: pytest.FixtureRequest) -> Iterator[None]:
         connection = db.engine.connect()
         transaction = connection.begin()
         original_session = db.session
-        db.session = db._make_scoped_session(
-            {"bind": connection, "join_transaction_mode": "create_savepoint"}
+        # A plain Session: Flask-SQLAlchemy's own would pick the engine over this connection.
+        db.session = scoped_session(
+            sessionmaker(bind=connection, join_transaction_mode="create_savepoint"),
+            scopefunc=_app_ctx_id,
         )
     try:
         yield
@@ -126,3 +133,53 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+PASSWORD = "correct horse battery staple"
+_emails = itertools.count(1)
+
+
+@dataclass
+class Account:
+    """A signed-up, signed-in user as a test sees it."""
+
+    id: int
+    email: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+SignUp = Callable[..., Account]
+
+
+@pytest.fixture
+def sign_up(app: Flask, client: FlaskClient) -> SignUp:
+    """Create an account through the API and sign it in: ``sign_up(admin=True)``."""
+
+    def create(
+        email: str | None = None, *, admin: bool = False, name: str = "Test User"
+    ) -> Account:
+        email = email or f"user{next(_emails)}@example.com"
+        created = client.post(
+            "/api/v1/auth/signup", json={"email": email, "password": PASSWORD, "name": name}
+        )
+        assert created.status_code == 201, created.json
+        if admin:
+            with app.app_context():
+                auth_service.create_admin(email, None)
+        tokens = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+        assert tokens.status_code == 200, tokens.json
+        assert created.json is not None
+        assert tokens.json is not None
+        return Account(
+            id=created.json["id"],
+            email=email,
+            access_token=tokens.json["access_token"],
+            refresh_token=tokens.json["refresh_token"],
+        )
+
+    return create

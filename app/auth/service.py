@@ -1,0 +1,248 @@
+"""Accounts, passwords and the token lifecycle: every rule here, and each commit.
+
+A sign-in is a *token family*. Refresh tokens rotate inside it and each works once; a spent
+one presented again means it was stolen, so the whole family is revoked (OAuth 2.0 Security
+BCP). All revocation state is in the database, so every web process agrees.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
+from flask_smorest import abort
+from sqlalchemy import Select, delete, exists, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.auth.models import RefreshToken, RevokedAccessToken, Role, TokenFamily, User
+from app.extensions import db, utcnow
+from app.settings import current_settings
+
+log = logging.getLogger(__name__)
+
+# OWASP Password Storage Cheat Sheet's argon2id baseline: 19 MiB, 2 iterations, 1 lane.
+PASSWORD_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+
+
+class InvalidToken(Exception):  # noqa: N818 - reads as the condition it reports
+    """A token that parsed but must not be honoured (spent, revoked, wrong type)."""
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+
+
+# --- passwords ---------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    return PASSWORD_HASHER.hash(password)
+
+
+@cache
+def _dummy_hash() -> str:
+    return hash_password("a password no account has")
+
+
+def password_matches(user: User | None, password: str) -> bool:
+    """Verify in constant work whether or not the user exists, so emails cannot be probed."""
+    try:
+        return PASSWORD_HASHER.verify(user.password_hash if user else _dummy_hash(), password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _rehash_if_outdated(user: User, password: str) -> None:
+    if PASSWORD_HASHER.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+
+
+# --- accounts ----------------------------------------------------------------------------
+
+
+def _commit_account(user: User) -> None:
+    """Commit, turning the unique-email race into the same 409 as the early check."""
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        abort(409, message="An account with this email already exists.", errors=_email_taken())
+    log.info("account saved", extra={"user.id": user.id})
+
+
+def _email_taken() -> dict[str, Any]:
+    return {"json": {"email": ["An account with this email already exists."]}}
+
+
+def account_exists(email: str) -> bool:
+    return bool(db.session.scalar(select(exists().where(User.email == email))))
+
+
+def sign_up(email: str, password: str, name: str) -> User:
+    if account_exists(email):
+        abort(409, message="An account with this email already exists.", errors=_email_taken())
+    user = User(email=email, name=name, password_hash=hash_password(password))
+    db.session.add(user)
+    _commit_account(user)
+    return user
+
+
+def update_profile(user: User, changes: dict[str, Any], family_id: str) -> User:
+    if "password" in changes:
+        if not password_matches(user, changes["current_password"]):
+            abort(
+                422,
+                message="The current password is not correct.",
+                errors={"json": {"current_password": ["Not correct."]}},
+            )
+        user.password_hash = hash_password(changes["password"])
+        # A new password ends every other sign-in; this one stays.
+        db.session.execute(
+            update(TokenFamily)
+            .where(TokenFamily.user_id == user.id, TokenFamily.id != family_id)
+            .where(TokenFamily.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+    if "name" in changes:
+        user.name = changes["name"]
+    db.session.commit()
+    return user
+
+
+def accounts_query() -> Select[Any]:
+    return select(User).order_by(User.id)
+
+
+def update_account(user_id: int, changes: dict[str, Any]) -> User:
+    user = db.session.get(User, user_id) or abort(404, message="No such user.")
+    for field in ("role", "is_active"):
+        if field in changes:
+            setattr(user, field, changes[field])
+    db.session.commit()
+    return user
+
+
+def create_admin(email: str, password: str | None) -> tuple[User, bool]:
+    """Promote ``email`` to admin, creating the account when it is new. Returns (user, created)."""
+    user = db.session.scalar(select(User).where(User.email == email))
+    created = user is None
+    if user is None:
+        if password is None:
+            raise ValueError("a password is needed to create a new account")
+        user = User(email=email, name=email.split("@")[0], password_hash=hash_password(password))
+        db.session.add(user)
+    user.role = Role.ADMIN
+    user.is_active = True
+    db.session.commit()
+    return user, created
+
+
+# --- tokens ------------------------------------------------------------------------------
+
+
+def _issue_pair(user: User, family: TokenFamily) -> TokenPair:
+    settings = current_settings()
+    refresh_jti = str(uuid.uuid4())
+    family.expires_at = utcnow() + settings.refresh_token_lifetime
+    db.session.add(RefreshToken(jti=refresh_jti, family=family))
+    claims = {"role": user.role.value, "fam": family.id}
+    return TokenPair(
+        access_token=create_access_token(str(user.id), additional_claims=claims),
+        refresh_token=create_refresh_token(
+            str(user.id), additional_claims={**claims, "jti": refresh_jti}
+        ),
+        expires_in=settings.jwt_access_token_expires,
+    )
+
+
+def log_in(email: str, password: str) -> TokenPair | None:
+    """A new sign-in for valid credentials of an active account; None otherwise."""
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if not password_matches(user, password) or user is None or not user.is_active:
+        return None
+    _rehash_if_outdated(user, password)
+    family = TokenFamily(id=str(uuid.uuid4()), user_id=user.id)
+    db.session.add(family)
+    pair = _issue_pair(user, family)
+    db.session.commit()
+    return pair
+
+
+def rotate(refresh_token: str) -> TokenPair:
+    """Spend a refresh token for a new pair in the same family; a reused one ends the family."""
+    claims = decode_token(refresh_token)
+    if claims.get("type") != "refresh":
+        raise InvalidToken("an access token was presented as a refresh token")
+    row = db.session.execute(
+        select(RefreshToken, TokenFamily, User)
+        .join(TokenFamily, RefreshToken.family_id == TokenFamily.id)
+        .join(User, TokenFamily.user_id == User.id)
+        .where(RefreshToken.jti == claims["jti"])
+    ).one_or_none()
+    if row is None:
+        raise InvalidToken("unknown refresh token")
+    token, family, user = row
+    if family.revoked_at is not None or not user.is_active:
+        raise InvalidToken("this sign-in has ended")
+    if token.spent_at is not None:
+        family.revoked_at = utcnow()
+        db.session.commit()
+        log.warning("refresh token reused; sign-in revoked", extra={"user.id": user.id})
+        raise InvalidToken("refresh token reuse detected; sign in again")
+    token.spent_at = utcnow()
+    pair = _issue_pair(user, family)
+    db.session.commit()
+    return pair
+
+
+def log_out(access_claims: dict[str, Any]) -> None:
+    """Revoke the presented access token and its whole sign-in."""
+    expires_at = utcnow() + timedelta(seconds=max(0, access_claims["exp"] - utcnow().timestamp()))
+    db.session.add(RevokedAccessToken(jti=access_claims["jti"], expires_at=expires_at))
+    db.session.execute(
+        update(TokenFamily)
+        .where(TokenFamily.id == access_claims["fam"], TokenFamily.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    db.session.commit()
+
+
+def user_for_access_token(claims: dict[str, Any]) -> User | None:
+    """The active user an unrevoked access token speaks for, in one query; None otherwise."""
+    revoked = exists().where(RevokedAccessToken.jti == claims["jti"])
+    return db.session.scalar(
+        select(User)
+        .join(TokenFamily, TokenFamily.user_id == User.id)
+        .where(
+            User.id == int(claims["sub"]),
+            User.is_active.is_(True),
+            TokenFamily.id == claims.get("fam"),
+            TokenFamily.revoked_at.is_(None),
+            ~revoked,
+        )
+    )
+
+
+def purge_expired_tokens() -> int:
+    """Delete revocation rows nothing can present any more. Returns how many were removed."""
+    now = utcnow()
+    removed = 0
+    for table, column in (
+        (RevokedAccessToken, RevokedAccessToken.expires_at),
+        (TokenFamily, TokenFamily.expires_at),
+    ):
+        result = db.session.execute(delete(table).where(column < now))
+        removed += result.rowcount or 0  # type: ignore[attr-defined]
+    db.session.commit()
+    return removed

@@ -1,0 +1,164 @@
+"""HTTP for sign-up, sign-in, tokens and accounts. Each view parses, calls the service, returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify, url_for
+from flask.views import MethodView
+from flask_jwt_extended import get_jwt
+from flask_smorest import Blueprint
+
+from app.auth import service
+from app.auth.access import current_family, current_user, login_required
+from app.auth.models import User
+from app.auth.schemas import (
+    AccountUpdateSchema,
+    LoginSchema,
+    OAuthErrorSchema,
+    ProfileUpdateSchema,
+    RefreshSchema,
+    SignupSchema,
+    TokenPairSchema,
+    TokenRequestSchema,
+    UserPageSchema,
+    UserSchema,
+)
+from app.errors import problem
+from app.extensions import limiter
+from app.pagination import Page, PageArgsSchema, link_header, paginate
+from app.settings import current_settings
+
+auth_blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign-up and tokens")
+users_blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Accounts")
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
+
+
+def auth_rate_limit() -> str:
+    return current_settings().ratelimit_auth
+
+
+limited = limiter.limit(auth_rate_limit)
+too_many = auth_blp.alt_response(429, response="TOO_MANY_REQUESTS")
+public = auth_blp.doc(security=[])
+
+
+def oauth_error(error: str, description: str) -> Response:
+    """RFC 6749 §5.2: the error format OAuth2 clients, Swagger UI among them, understand."""
+    response = jsonify(error=error, error_description=description)
+    response.status_code = 400
+    response.headers.update(NO_STORE)
+    return response
+
+
+@auth_blp.route("/signup")
+class Signup(MethodView):
+    @limited
+    @public
+    @auth_blp.arguments(SignupSchema)
+    @auth_blp.response(201, UserSchema)
+    @auth_blp.alt_response(409, response="CONFLICT")
+    @too_many
+    def post(self, data: dict[str, str]) -> tuple[User, int, dict[str, str]]:
+        """Create an account."""
+        user = service.sign_up(**data)
+        return user, 201, {"Location": url_for("users.Me")}
+
+
+@auth_blp.route("/login")
+class Login(MethodView):
+    @limited
+    @public
+    @auth_blp.arguments(LoginSchema)
+    @auth_blp.response(200, TokenPairSchema)
+    @auth_blp.alt_response(401, response="UNAUTHORIZED")
+    @too_many
+    def post(self, data: dict[str, str]) -> Any:
+        """Sign in with email and password; get an access and a refresh token."""
+        pair = service.log_in(data["email"], data["password"])
+        if pair is None:
+            return problem(401, "The email or password is not correct.")
+        return pair, 200, NO_STORE
+
+
+@auth_blp.route("/token")
+class Token(MethodView):
+    @limited
+    @public
+    @auth_blp.arguments(TokenRequestSchema, location="form")
+    @auth_blp.response(200, TokenPairSchema)
+    @auth_blp.alt_response(400, schema=OAuthErrorSchema, description="RFC 6749 §5.2 error")
+    @too_many
+    def post(self, form: dict[str, str | None]) -> Any:
+        """OAuth2 password grant (RFC 6749 §4.3), used by the docs page's Authorize button."""
+        if form["grant_type"] != "password":
+            if form["grant_type"] is None:
+                return oauth_error("invalid_request", "grant_type is required.")
+            return oauth_error("unsupported_grant_type", "Only the password grant is supported.")
+        if not form["username"] or not form["password"]:
+            return oauth_error("invalid_request", "username and password are required.")
+        pair = service.log_in(form["username"], form["password"])
+        if pair is None:
+            return oauth_error("invalid_grant", "The email or password is not correct.")
+        return pair, 200, NO_STORE
+
+
+@auth_blp.route("/refresh")
+class Refresh(MethodView):
+    @limited
+    @public
+    @auth_blp.arguments(RefreshSchema)
+    @auth_blp.response(200, TokenPairSchema)
+    @auth_blp.alt_response(401, response="UNAUTHORIZED")
+    @too_many
+    def post(self, data: dict[str, str]) -> Any:
+        """Trade a refresh token for a new pair. Each refresh token works once."""
+        return service.rotate(data["refresh_token"]), 200, NO_STORE
+
+
+@auth_blp.route("/logout")
+class Logout(MethodView):
+    @login_required(auth_blp)
+    @auth_blp.response(204)
+    def post(self) -> None:
+        """Revoke this access token and every refresh token of its sign-in."""
+        service.log_out(get_jwt())
+
+
+@users_blp.route("/me")
+class Me(MethodView):
+    @login_required(users_blp)
+    @users_blp.response(200, UserSchema)
+    def get(self) -> User:
+        """The signed-in user."""
+        return current_user()
+
+    @login_required(users_blp)
+    @users_blp.arguments(ProfileUpdateSchema)
+    @users_blp.response(200, UserSchema)
+    def patch(self, changes: dict[str, str]) -> User:
+        """Change your name, or your password (which signs out your other sessions)."""
+        return service.update_profile(current_user(), changes, current_family())
+
+
+@users_blp.route("")
+class Users(MethodView):
+    @login_required(users_blp, admin=True)
+    @users_blp.arguments(PageArgsSchema, location="query")
+    @users_blp.response(200, UserPageSchema)
+    def get(self, page_args: dict[str, int]) -> tuple[Page, int, dict[str, str]]:
+        """Every account, oldest first."""
+        page = paginate(service.accounts_query(), **page_args)
+        return page, 200, link_header(page)
+
+
+@users_blp.route("/<int:user_id>")
+class Account(MethodView):
+    @login_required(users_blp, admin=True)
+    @users_blp.arguments(AccountUpdateSchema)
+    @users_blp.response(200, UserSchema)
+    @users_blp.alt_response(404, response="NOT_FOUND")
+    def patch(self, changes: dict[str, Any], user_id: int) -> User:
+        """Change an account's role or deactivate it."""
+        return service.update_account(user_id, changes)
