@@ -11,7 +11,7 @@ export FLASK_APP := app
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help run test lint fmt migrate revision ci worker beat bench
+.PHONY: help run test lint fmt migrate revision openapi container-check ci worker beat bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,4 +47,10 @@ revision: .venv/.synced ## autogenerate a migration: make revision m="add books"
 	@test -n "$(m)" || { echo 'usage: make revision m="what changed"'; exit 2; }
 	$(RUN) flask db migrate -m "$(m)"
 
-ci: lint test ## what .ci/run runs
+openapi: .venv/.synced ## rewrite the committed openapi.json from the code
+	$(RUN) flask openapi write openapi.json
+
+container-check: .venv/.synced ## hadolint, compose and workflow schemas, build and run the image with podman
+	bash scripts/container-check.sh
+
+ci: lint test container-check ## what .ci/run runs

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ from app.auth.access import SECURITY_SCHEMES, init_token_checks
 from app.auth.views import auth_blp, users_blp
 from app.extensions import api, db, jwt, limiter, migrate
 from app.logging import configure_logging, init_request_logging
-from app.settings import PROJECT_ROOT, Settings, load_settings
+from app.settings import DEVELOPMENT_SECRET, PROJECT_ROOT, Settings, load_settings
 
 SWAGGER_UI_ASSETS = "/docs/assets/"
 EXPOSED_HEADERS = ["X-Request-ID", "Location", "Link", "Retry-After"]
@@ -76,7 +74,6 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         "JWT_ACCESS_TOKEN_EXPIRES": settings.access_token_lifetime,
         "JWT_REFRESH_TOKEN_EXPIRES": settings.refresh_token_lifetime,
         "JWT_TOKEN_LOCATION": ["headers"],
-        "RATELIMIT_ENABLED": settings.ratelimit_enabled,
         "RATELIMIT_STORAGE_URI": settings.ratelimit_storage_uri,
         "RATELIMIT_HEADERS_ENABLED": True,
         # A rate-limit store outage must not take the API down with it.
@@ -101,14 +98,8 @@ def ensure_sqlite_folder(settings: Settings) -> None:
 
 
 def secret(value: SecretStr | None) -> str:
-    # Production refuses to start without secrets; elsewhere a per-process random one keeps
-    # development and tests working without configuration.
-    return value.get_secret_value() if value else _process_secret()
-
-
-@cache
-def _process_secret() -> str:
-    return secrets.token_urlsafe(48)
+    # Production refuses to start without secrets, so the fallback only serves development.
+    return value.get_secret_value() if value else DEVELOPMENT_SECRET
 
 
 def swagger_ui_assets() -> Blueprint:

@@ -6,11 +6,12 @@ import os
 
 import click
 from flask import Flask
+from flask.cli import AppGroup
 
 from app.auth import service as auth_service
 
 
-@click.group("users")
+@click.group("users", cls=AppGroup)
 def users() -> None:
     """Manage accounts."""
 
@@ -29,7 +30,7 @@ def create_admin(email: str) -> None:
     click.echo(f"{'Created' if created else 'Promoted'} admin {user.email} (id {user.id}).")
 
 
-@click.group("auth")
+@click.group("auth", cls=AppGroup)
 def auth() -> None:
     """Token housekeeping."""
 

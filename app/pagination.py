@@ -13,10 +13,11 @@ from sqlalchemy import Select, func, select
 from app.extensions import db
 
 MAX_PAGE_SIZE = 100
+MAX_PAGE = 2**31 - 1  # keeps OFFSET within every database's integer range
 
 
 class PageArgsSchema(ma.Schema):
-    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1))
+    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=MAX_PAGE))
     page_size = ma.fields.Integer(
         load_default=20, validate=ma.validate.Range(min=1, max=MAX_PAGE_SIZE)
     )

@@ -21,9 +21,15 @@ from sqlalchemy.exc import ArgumentError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIN_SECRET_LENGTH = 32
 
+# Signs sessions and tokens when no secret is configured outside production. Being a
+# constant, every process of a development stack (gunicorn workers, Celery) agrees on it;
+# production refuses it like any other placeholder.
+DEVELOPMENT_SECRET = "insecure-development-secret-do-not-use-in-production"  # noqa: S105
+
 # Values that appear in documentation and examples; a production secret must be none of them.
 PLACEHOLDER_SECRETS = frozenset(
     {
+        DEVELOPMENT_SECRET,
         "changeme",
         "change-me",
         "secret",

@@ -112,7 +112,7 @@ def isolated_database(request: pytest.FixtureRequest) -> Iterator[None]:
         original_session = db.session
         # A plain Session: Flask-SQLAlchemy's own would pick the engine over this connection.
         db.session = scoped_session(
-            sessionmaker(bind=connection, join_transaction_mode="create_savepoint"),
+            sessionmaker(bind=connection, join_transaction_mode="create_savepoint"),  # type: ignore[arg-type]
             scopefunc=_app_ctx_id,
         )
     try:

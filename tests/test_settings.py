@@ -44,6 +44,7 @@ def test_production_without_secrets_names_both(monkeypatch: pytest.MonkeyPatch) 
         ("changeme", "placeholder"),
         ("secret", "placeholder"),
         ("development-secret-key-change-me-please", "placeholder"),
+        ("insecure-development-secret-do-not-use-in-production", "placeholder"),
     ],
 )
 def test_production_refuses_weak_secrets(

@@ -14,7 +14,7 @@ from app.schemas import StrictBoolean, TrimmedString
 PASSWORD_LENGTH = ma.validate.Length(min=8, max=128)  # NIST SP 800-63B; no composition rules
 
 
-class EmailField(ma.fields.String):
+class EmailField(ma.fields.Email):
     """A syntactically valid address, normalised and lower-cased (no DNS look-up)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
@@ -82,19 +82,16 @@ class UserPageSchema(PageSchema):
     items = ma.fields.List(ma.fields.Nested(UserSchema), required=True)
 
 
+class PasswordChangeSchema(ma.Schema):
+    current = ma.fields.String(required=True, validate=ma.validate.Length(max=128))
+    new = ma.fields.String(required=True, validate=PASSWORD_LENGTH)
+
+
 class ProfileUpdateSchema(ma.Schema):
     """What a user may change about themselves; a new password needs the current one."""
 
     name = TrimmedString(validate=ma.validate.Length(min=1, max=100))
-    password = ma.fields.String(load_only=True, validate=PASSWORD_LENGTH)
-    current_password = ma.fields.String(load_only=True, validate=ma.validate.Length(max=128))
-
-    @ma.validates_schema
-    def _current_password_with_new_one(self, data: dict[str, Any], **_: Any) -> None:
-        if "password" in data and "current_password" not in data:
-            raise ma.ValidationError(
-                "Required to change the password.", field_name="current_password"
-            )
+    password = ma.fields.Nested(PasswordChangeSchema, load_only=True)
 
 
 class AccountUpdateSchema(ma.Schema):

@@ -100,13 +100,13 @@ def sign_up(email: str, password: str, name: str) -> User:
 
 def update_profile(user: User, changes: dict[str, Any], family_id: str) -> User:
     if "password" in changes:
-        if not password_matches(user, changes["current_password"]):
+        if not password_matches(user, changes["password"]["current"]):
             abort(
-                422,
+                403,
                 message="The current password is not correct.",
-                errors={"json": {"current_password": ["Not correct."]}},
+                errors={"json": {"password": {"current": ["Not correct."]}}},
             )
-        user.password_hash = hash_password(changes["password"])
+        user.password_hash = hash_password(changes["password"]["new"])
         # A new password ends every other sign-in; this one stays.
         db.session.execute(
             update(TokenFamily)

@@ -39,7 +39,12 @@ def auth_rate_limit() -> str:
     return current_settings().ratelimit_auth
 
 
-limited = limiter.limit(auth_rate_limit)
+def rate_limits_off() -> bool:
+    return not current_settings().ratelimit_enabled
+
+
+# Checked per request, not once per process, so apps with different settings can coexist.
+limited = limiter.limit(auth_rate_limit, exempt_when=rate_limits_off)
 too_many = auth_blp.alt_response(429, response="TOO_MANY_REQUESTS")
 public = auth_blp.doc(security=[])
 
@@ -137,7 +142,8 @@ class Me(MethodView):
     @login_required(users_blp)
     @users_blp.arguments(ProfileUpdateSchema)
     @users_blp.response(200, UserSchema)
-    def patch(self, changes: dict[str, str]) -> User:
+    @users_blp.alt_response(403, response="FORBIDDEN")
+    def patch(self, changes: dict[str, Any]) -> User:
         """Change your name, or your password (which signs out your other sessions)."""
         return service.update_profile(current_user(), changes, current_family())
 
@@ -153,7 +159,7 @@ class Users(MethodView):
         return page, 200, link_header(page)
 
 
-@users_blp.route("/<int:user_id>")
+@users_blp.route("/<int(max=2147483647):user_id>")
 class Account(MethodView):
     @login_required(users_blp, admin=True)
     @users_blp.arguments(AccountUpdateSchema)

@@ -155,18 +155,19 @@ def test_change_name_and_password(client: FlaskClient, sign_up: SignUp) -> None:
     assert renamed.json["name"] == "Grace"
 
     missing = client.patch(
-        "/api/v1/users/me", json={"password": "new password 1"}, headers=account.headers
+        "/api/v1/users/me", json={"password": {"new": "new password 1"}}, headers=account.headers
     )
     assert missing.status_code == 422
+    assert "current" in missing.get_json()["errors"]["json"]["password"]
     wrong = client.patch(
         "/api/v1/users/me",
-        json={"password": "new password 1", "current_password": "not it at all"},
+        json={"password": {"current": "not it at all", "new": "new password 1"}},
         headers=account.headers,
     )
-    assert wrong.status_code == 422
+    assert wrong.status_code == 403
     changed = client.patch(
         "/api/v1/users/me",
-        json={"password": "new password 1", "current_password": PASSWORD},
+        json={"password": {"current": PASSWORD, "new": "new password 1"}},
         headers=account.headers,
     )
     assert changed.status_code == 200

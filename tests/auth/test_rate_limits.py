@@ -1,0 +1,63 @@
+"""Credential endpoints are limited per client IP, and say when to come back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.extensions import limiter
+from tests.conftest import make_settings
+
+CREDENTIAL_ENDPOINTS = {
+    "/api/v1/auth/login": {"json": {"email": "a@example.com", "password": "wrong password"}},
+    "/api/v1/auth/token": {"data": {"grant_type": "password", "username": "a", "password": "b"}},
+    "/api/v1/auth/signup": {"json": {"email": "not-an-email"}},
+    "/api/v1/auth/refresh": {"json": {"refresh_token": "x"}},
+}
+
+
+@pytest.fixture
+def limited_app(database_url: str) -> Iterator[Flask]:
+    app = create_app(
+        make_settings(database_url=database_url, ratelimit_enabled=True, ratelimit_auth="3/minute")
+    )
+    limiter.reset()
+    yield app
+    limiter.reset()
+
+
+@pytest.mark.parametrize("path", CREDENTIAL_ENDPOINTS)
+def test_the_fourth_attempt_in_a_minute_is_refused(limited_app: Flask, path: str) -> None:
+    client = limited_app.test_client()
+    for _ in range(3):
+        assert client.post(path, **CREDENTIAL_ENDPOINTS[path]).status_code != 429
+    refused = client.post(path, **CREDENTIAL_ENDPOINTS[path])
+    assert refused.status_code == 429
+    assert refused.content_type == "application/problem+json"
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    assert refused.get_json()["status"] == 429
+
+
+def test_limits_are_per_client_ip(limited_app: Flask) -> None:
+    client = limited_app.test_client()
+    login = CREDENTIAL_ENDPOINTS["/api/v1/auth/login"]
+    for _ in range(4):
+        client.post("/api/v1/auth/login", environ_base={"REMOTE_ADDR": "127.0.0.2"}, **login)
+    other = client.post("/api/v1/auth/login", environ_base={"REMOTE_ADDR": "127.0.0.3"}, **login)
+    assert other.status_code == 401
+
+
+def test_disabled_limits_never_refuse(client: FlaskClient) -> None:
+    login = CREDENTIAL_ENDPOINTS["/api/v1/auth/login"]
+    statuses = {client.post("/api/v1/auth/login", **login).status_code for _ in range(15)}
+    assert statuses == {401}
+
+
+def test_the_429_is_documented(client: FlaskClient) -> None:
+    paths = client.get("/openapi.json").get_json()["paths"]
+    for path in CREDENTIAL_ENDPOINTS:
+        assert "429" in paths[path]["post"]["responses"], path
