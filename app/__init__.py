@@ -15,7 +15,9 @@ from sqlalchemy.engine import Engine
 from app import cli, health
 from app.auth.access import SECURITY_SCHEMES, init_token_checks
 from app.auth.views import auth_blp, users_blp
+from app.background import celery_init_app
 from app.extensions import api, db, jwt, limiter, migrate
+from app.jobs import views as jobs
 from app.logging import configure_logging, init_request_logging
 from app.settings import DEVELOPMENT_SECRET, PROJECT_ROOT, Settings, load_settings
 
@@ -41,6 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     jwt.init_app(app)
     init_token_checks(app, jwt)
     limiter.init_app(app)
+    celery_init_app(app, settings)
     init_request_logging(app)
     if settings.cors_origins:
         CORS(app, origins=settings.cors_origins, expose_headers=EXPOSED_HEADERS)
@@ -48,7 +51,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     for name, scheme in SECURITY_SCHEMES.items():
         api.spec.components.security_scheme(name, scheme)
     app.register_blueprint(swagger_ui_assets())
-    for blueprint in (health.blp, auth_blp, users_blp):
+    for blueprint in (health.blp, auth_blp, users_blp, jobs.blp):
         api.register_blueprint(blueprint)
     cli.register(app)
     return app

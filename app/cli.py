@@ -9,6 +9,7 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from app.auth import service as auth_service
+from app.auth import tasks as auth_tasks
 
 
 @click.group("users", cls=AppGroup)
@@ -38,7 +39,7 @@ def auth() -> None:
 @auth.command("purge-tokens")
 def purge_tokens() -> None:
     """Delete revocation records of tokens that have expired anyway."""
-    click.echo(f"Removed {auth_service.purge_expired_tokens()} expired token records.")
+    click.echo(f"Removed {auth_tasks.purge_expired_tokens()} expired token records.")
 
 
 def register(app: Flask) -> None:

@@ -11,6 +11,7 @@ from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from flask import current_app
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
@@ -133,10 +134,19 @@ class Settings(BaseSettings):
     )
     celery_broker_url: str | None = Field(
         default=None,
+        validate_default=True,
         description="Celery broker (redis:// or amqp://). Unset: tasks run in-process.",
     )
     celery_result_backend: str | None = Field(
         default=None, description="Celery result backend. Unset: results are not stored."
+    )
+    celery_task_time_limit: int = Field(
+        default=300,
+        ge=10,
+        description="Seconds before a task is killed; it is asked to stop 10 seconds earlier.",
+    )
+    token_purge_interval: int = Field(
+        default=3600, ge=60, description="Seconds between purges of expired token records (beat)."
     )
     ratelimit_enabled: bool = Field(default=True, description="false disables rate limits.")
     ratelimit_storage_uri: str = Field(
@@ -198,6 +208,20 @@ class Settings(BaseSettings):
             raise ValueError("is a placeholder value; generate a random one")
         if len(secret) < MIN_SECRET_LENGTH:
             raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
+        return value
+
+    @field_validator("celery_broker_url")
+    @classmethod
+    def _broker_in_production(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("app_env") == "production" and not value:
+            raise ValueError("is required in production (redis:// or amqp://)")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_scheme(cls, value: str | None) -> str | None:
+        if value and urlsplit(value).scheme not in ("smtp", "smtps"):
+            raise ValueError("must start with smtp:// or smtps://")
         return value
 
     @field_validator("database_url")

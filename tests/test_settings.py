@@ -50,7 +50,7 @@ def test_production_without_secrets_names_both(monkeypatch: pytest.MonkeyPatch) 
 def test_production_refuses_weak_secrets(
     monkeypatch: pytest.MonkeyPatch, secret: str, complaint: str
 ) -> None:
-    production(monkeypatch, SECRET_KEY=secret, JWT_SECRET_KEY=STRONG)
+    production(monkeypatch, SECRET_KEY=secret, JWT_SECRET_KEY=STRONG, CELERY_BROKER_URL="redis://")
     message = refusal(monkeypatch)
     assert "SECRET_KEY: " in message
     assert complaint in message
@@ -60,8 +60,13 @@ def test_production_refuses_weak_secrets(
 def test_every_bad_variable_is_named_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     production(monkeypatch, SECRET_KEY="short", DATABASE_URL="not a url")
     message = refusal(monkeypatch)
-    for variable in ("\n  SECRET_KEY:", "\n  JWT_SECRET_KEY:", "\n  DATABASE_URL:"):
-        assert variable in message
+    for variable in ("SECRET_KEY", "JWT_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL"):
+        assert f"\n  {variable}: " in message
+
+
+def test_smtp_url_must_be_smtp(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMTP_URL", "http://mail.example.com")
+    assert "SMTP_URL: must start with smtp:// or smtps://" in refusal(monkeypatch)
 
 
 def test_unknown_app_env_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -85,6 +90,7 @@ def test_production_with_strong_secrets_starts(monkeypatch: pytest.MonkeyPatch) 
         SECRET_KEY=STRONG,
         JWT_SECRET_KEY="y" * 40,
         DATABASE_URL="postgres://app:pw@db.internal:5432/app",
+        CELERY_BROKER_URL="redis://cache.internal:6379/0",
     )
     settings = Settings(_env_file=None)
     assert settings.effective_log_format == "json"
@@ -180,4 +186,5 @@ def test_env_example_secrets_are_refused_in_production(
     monkeypatch.setenv("APP_ENV", "production")
     with pytest.raises(ValidationError) as error:
         Settings(_env_file=project_root / ".env.example")
-    assert {e["loc"][0] for e in error.value.errors()} == {"secret_key", "jwt_secret_key"}
+    bad = {e["loc"][0] for e in error.value.errors()}
+    assert bad == {"secret_key", "jwt_secret_key", "celery_broker_url"}

@@ -28,6 +28,7 @@ class User(TimestampMixin, Base):
         default=Role.USER,
     )
     is_active: Mapped[bool] = mapped_column(default=True)
+    welcomed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def is_admin(self) -> bool:

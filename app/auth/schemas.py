@@ -20,7 +20,9 @@ class EmailField(ma.fields.Email):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs).strip()
         try:
-            address = validate_email(text, check_deliverability=False)
+            # test_environment admits RFC 6761's reserved .test domain, which examples and
+            # generated test data use; deliverability (DNS) is never checked.
+            address = validate_email(text, check_deliverability=False, test_environment=True)
         except EmailNotValidError as error:
             raise ma.ValidationError(str(error)) from error
         return address.normalized.lower()

@@ -12,16 +12,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
-from typing import Any
+from typing import Any, NoReturn
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from flask_smorest import abort
-from sqlalchemy import Select, delete, exists, select, update
+from sqlalchemy import Select, exists, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import RefreshToken, RevokedAccessToken, Role, TokenFamily, User
+from app.auth.tasks import send_welcome_email
+from app.background import enqueue_after_commit
 from app.extensions import db, utcnow
 from app.settings import current_settings
 
@@ -71,18 +73,13 @@ def _rehash_if_outdated(user: User, password: str) -> None:
 # --- accounts ----------------------------------------------------------------------------
 
 
-def _commit_account(user: User) -> None:
-    """Commit, turning the unique-email race into the same 409 as the early check."""
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        abort(409, message="An account with this email already exists.", errors=_email_taken())
-    log.info("account saved", extra={"user.id": user.id})
-
-
-def _email_taken() -> dict[str, Any]:
-    return {"json": {"email": ["An account with this email already exists."]}}
+def _refuse_taken_email() -> NoReturn:
+    abort(
+        409,
+        message="An account with this email already exists.",
+        errors={"json": {"email": ["An account with this email already exists."]}},
+    )
+    raise AssertionError("abort returned")  # pragma: no cover - abort always raises
 
 
 def account_exists(email: str) -> bool:
@@ -91,10 +88,16 @@ def account_exists(email: str) -> bool:
 
 def sign_up(email: str, password: str, name: str) -> User:
     if account_exists(email):
-        abort(409, message="An account with this email already exists.", errors=_email_taken())
+        _refuse_taken_email()
     user = User(email=email, name=name, password_hash=hash_password(password))
     db.session.add(user)
-    _commit_account(user)
+    try:
+        db.session.flush()  # assigns the id; a concurrent sign-up with this email fails here
+    except IntegrityError:
+        db.session.rollback()
+        _refuse_taken_email()
+    enqueue_after_commit(send_welcome_email, user.id)
+    db.session.commit()
     return user
 
 
@@ -232,17 +235,3 @@ def user_for_access_token(claims: dict[str, Any]) -> User | None:
             ~revoked,
         )
     )
-
-
-def purge_expired_tokens() -> int:
-    """Delete revocation rows nothing can present any more. Returns how many were removed."""
-    now = utcnow()
-    removed = 0
-    for table, column in (
-        (RevokedAccessToken, RevokedAccessToken.expires_at),
-        (TokenFamily, TokenFamily.expires_at),
-    ):
-        result = db.session.execute(delete(table).where(column < now))
-        removed += result.rowcount or 0  # type: ignore[attr-defined]
-    db.session.commit()
-    return removed

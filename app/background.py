@@ -1,0 +1,128 @@
+"""Celery wired to Flask: tasks run in the app context, leave after commit, keep the request id.
+
+Task modules use ``@shared_task`` and import no app; ``create_app()`` builds one Celery app per
+Flask app, and ``app/worker.py`` exposes it to the ``celery`` command.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery, Task
+from celery.signals import before_task_publish, worker_process_init
+from flask import Flask, current_app
+from kombu import Connection
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
+
+from app.extensions import db
+from app.logging import request_id_var
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "request_id"
+_PENDING = "barah.tasks_after_commit"
+BROKER_CHECK_TIMEOUT = 2
+
+
+def celery_init_app(app: Flask, settings: Settings) -> Celery[Any]:
+    class FlaskTask(Task):  # type: ignore[type-arg]
+        """Runs inside the app context, tagged with the id of the request that sent it."""
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            token = request_id_var.set(task_request_id(self))
+            try:
+                with app.app_context():
+                    return self.run(*args, **kwargs)
+            finally:
+                request_id_var.reset(token)
+
+    celery = Celery(app.import_name, task_cls=FlaskTask)
+    celery.conf.update(
+        broker_url=settings.celery_broker_url or "memory://",
+        result_backend=settings.celery_result_backend,
+        # Without a broker (development, tests of the web process) tasks run in-process.
+        task_always_eager=settings.celery_broker_url is None,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        # A task is acknowledged when it finishes, so a worker that dies hard loses nothing:
+        # the broker hands the task to another worker. Tasks are idempotent for this reason.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=settings.celery_task_time_limit,
+        task_soft_time_limit=settings.celery_task_time_limit - 10,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        beat_schedule={
+            "purge-expired-tokens": {
+                "task": "app.auth.tasks.purge_expired_tokens",
+                "schedule": float(settings.token_purge_interval),
+            }
+        },
+        include=["app.auth.tasks"],
+    )
+    celery.set_default()
+    app.extensions["celery"] = celery
+    _connect_once()
+
+    def dispose_inherited_engine(**_: Any) -> None:
+        # A forked worker child must not reuse the parent's pooled connections.
+        with app.app_context():
+            db.engine.dispose(close=False)
+
+    worker_process_init.connect(
+        dispose_inherited_engine, weak=False, dispatch_uid=f"barah.dispose_engine.{id(celery)}"
+    )
+    return celery
+
+
+def task_request_id(task: Task[Any, Any]) -> str | None:
+    headers = getattr(task.request, "headers", None) or {}
+    return getattr(task.request, REQUEST_ID_HEADER, None) or headers.get(REQUEST_ID_HEADER)
+
+
+def enqueue_after_commit(task: Task[Any, Any], *args: Any) -> None:
+    """Send ``task`` once the current transaction commits; never if it rolls back.
+
+    A task that reads rows this request writes must not run before they are visible, nor for
+    rows that were never written.
+    """
+    bound = current_app.extensions["celery"].tasks[task.name]
+    db.session().info.setdefault(_PENDING, []).append((bound, args))
+
+
+def _send_pending(session: Session) -> None:
+    for task, args in session.info.pop(_PENDING, []):
+        task.apply_async(args=args)
+
+
+def _forget_pending(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended without a commit
+        session.info.pop(_PENDING, None)
+
+
+def _stamp_request_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    request_id = request_id_var.get()
+    if headers is not None and request_id and REQUEST_ID_HEADER not in headers:
+        headers[REQUEST_ID_HEADER] = request_id
+
+
+def _connect_once() -> None:
+    """Signal and session hooks are process-wide; connect them once, whatever the app count."""
+    if not event.contains(Session, "after_commit", _send_pending):
+        event.listen(Session, "after_commit", _send_pending)
+        event.listen(Session, "after_transaction_end", _forget_pending)
+    before_task_publish.connect(_stamp_request_id, weak=False, dispatch_uid="barah.request_id")
+
+
+def check_broker(settings: Settings) -> None:
+    """Raise unless the configured broker accepts a connection within a short timeout."""
+    if not settings.celery_broker_url:
+        return
+    with Connection(settings.celery_broker_url, connect_timeout=BROKER_CHECK_TIMEOUT) as conn:
+        conn.ensure_connection(max_retries=1, timeout=BROKER_CHECK_TIMEOUT)
