@@ -11,7 +11,7 @@ export FLASK_APP := app
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help run test lint fmt migrate revision openapi container-check ci worker beat bench
+.PHONY: help run test lint fmt migrate revision openapi browsers container-check ci worker beat bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,10 +47,25 @@ revision: .venv/.synced ## autogenerate a migration: make revision m="add books"
 	@test -n "$(m)" || { echo 'usage: make revision m="what changed"'; exit 2; }
 	$(RUN) flask db migrate -m "$(m)"
 
+worker: .venv/.synced ## a Celery worker (needs CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/0)
+	$(RUN) celery -A app.worker worker --loglevel INFO
+
+beat: .venv/.synced ## the Celery scheduler for periodic tasks
+	$(RUN) celery -A app.worker beat --schedule $(CURDIR)/instance/celerybeat-schedule
+
 openapi: .venv/.synced ## rewrite the committed openapi.json from the code
 	$(RUN) flask openapi write openapi.json
+
+browsers: ## install Debian's chromium for the browser tests when it is missing
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "chromium is missing: sudo apt-get install chromium" >&2; exit 1; \
+	  fi; }
 
 container-check: .venv/.synced ## hadolint, compose and workflow schemas, build and run the image with podman
 	bash scripts/container-check.sh
 
-ci: lint test container-check ## what .ci/run runs
+ci: export CI := true
+ci: lint browsers test container-check ## what .ci/run runs: a missing service fails, never skips

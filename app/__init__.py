@@ -117,17 +117,20 @@ def swagger_ui_assets() -> Blueprint:
 
 
 def prepare_engine(engine: Engine) -> None:
-    """SQLite needs two switches to behave like the server databases we test against."""
+    """SQLite needs a few switches to behave like the server databases we test against."""
     if engine.dialect.name != "sqlite":
         return
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy issue BEGIN itself so SAVEPOINTs and transactional DDL work,
-        # and enforce foreign keys (ON DELETE CASCADE) as PostgreSQL and MariaDB do.
+        # enforce foreign keys (ON DELETE CASCADE) as PostgreSQL and MariaDB do, and use
+        # write-ahead logging so gunicorn workers and Celery read while one of them writes.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import before_task_publish, worker_process_init
+from celery.signals import before_task_publish, setup_logging, worker_process_init
 from flask import Flask, current_app
 from kombu import Connection
 from sqlalchemy import event
@@ -118,6 +118,12 @@ def _connect_once() -> None:
         event.listen(Session, "after_commit", _send_pending)
         event.listen(Session, "after_transaction_end", _forget_pending)
     before_task_publish.connect(_stamp_request_id, weak=False, dispatch_uid="barah.request_id")
+    # The app already logs to stdout in its own format; Celery must not reconfigure logging.
+    setup_logging.connect(_keep_app_logging, weak=False, dispatch_uid="barah.logging")
+
+
+def _keep_app_logging(**_: Any) -> None:
+    return None
 
 
 def check_broker(settings: Settings) -> None:

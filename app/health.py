@@ -12,12 +12,14 @@ import marshmallow as ma
 from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from kombu.exceptions import KombuError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.background import check_broker
 from app.errors import problem
 from app.extensions import db
-from app.settings import PROJECT_ROOT
+from app.settings import PROJECT_ROOT, current_settings
 
 log = logging.getLogger(__name__)
 blp = Blueprint("health", __name__, description="Process health and identity")
@@ -46,7 +48,11 @@ def check_database() -> None:
 
 def readiness_checks() -> dict[str, Callable[[], None]]:
     """Name -> check; each check raises when its dependency cannot be used."""
-    return {"database": check_database}
+    checks = {"database": check_database}
+    settings = current_settings()
+    if settings.celery_broker_url:
+        checks["broker"] = lambda: check_broker(settings)
+    return checks
 
 
 @blp.route("/livez")
@@ -69,7 +75,7 @@ class Readiness(MethodView):
         for name, check in readiness_checks().items():
             try:
                 check()
-            except (SQLAlchemyError, OSError, TimeoutError) as error:
+            except (SQLAlchemyError, OSError, TimeoutError, KombuError) as error:
                 log.warning("readiness check %s failed: %s", name, error)
                 failed[name] = "unavailable"
         if failed:

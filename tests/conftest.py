@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import socket
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
+from celery.contrib.testing.worker import start_worker
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
@@ -100,9 +108,10 @@ def isolated_database(request: pytest.FixtureRequest) -> Iterator[None]:
     """Run the test inside an outer transaction that is rolled back at its end.
 
     Sessions join it with savepoints, so a service's commit is real within the test and
-    gone after it. Tests that build their own app or database opt out with the marker.
+    gone after it. Tests that build their own app or database opt out with the marker, and
+    tests with a worker (the ``stack`` fixture) commit for real on a database of their own.
     """
-    if "no_shared_db" in request.keywords:
+    if "no_shared_db" in request.keywords or "stack" in request.fixturenames:
         yield
         return
     app: Flask = request.getfixturevalue("app")
@@ -183,3 +192,104 @@ def sign_up(app: Flask, client: FlaskClient) -> SignUp:
         )
 
     return create
+
+
+@dataclass
+class Mailbox:
+    """A real SMTP server on loopback that keeps what it receives (and can refuse at first)."""
+
+    url: str
+    messages: list[EmailMessage]
+    refuse_next: int = 0
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.refuse_next > 0:
+            self.refuse_next -= 1
+            return "451 4.3.0 Try again later"
+        self.messages.append(message_from_bytes(envelope.content, policy=default_policy))
+        return "250 OK"
+
+
+@pytest.fixture(scope="module")
+def smtp_server() -> Iterator[Mailbox]:
+    port = free_port()
+    box = Mailbox(url=f"smtp://127.0.0.1:{port}", messages=[])
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield box
+    controller.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server: Mailbox) -> Mailbox:
+    """The module's SMTP server, emptied for this test."""
+    smtp_server.messages.clear()
+    smtp_server.refuse_next = 0
+    return smtp_server
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 15.0) -> None:
+    """Poll until ``condition()`` is truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting after {timeout}s")
+        time.sleep(0.05)
+
+
+@dataclass
+class Stack:
+    """An app with committed data of its own, and a Celery worker running beside it."""
+
+    app: Flask
+    client: FlaskClient
+    celery: Any
+
+
+@pytest.fixture
+def stack(module_stack: Stack) -> Stack:
+    # The in-process worker runs a task by name on Celery's default app, and every
+    # create_app() makes its own app the default; tests in between may have built others.
+    module_stack.celery.set_default()
+    return module_stack
+
+
+@pytest.fixture(scope="module")
+def module_stack(tmp_path_factory: pytest.TempPathFactory, smtp_server: Mailbox) -> Iterator[Stack]:
+    """Real commits, a real broker (memory:// unless TEST_CELERY_BROKER_URL), a real worker.
+
+    Shared by a module's tests (a worker takes seconds to stop), which use distinct data.
+    """
+    server_url = os.environ.get("TEST_DATABASE_URL")
+    with contextlib.ExitStack() as cleanup:
+        if server_url:
+            database = cleanup.enter_context(throwaway_database(server_url))
+        else:
+            database = f"sqlite:///{tmp_path_factory.mktemp('stack') / 'stack.db'}"
+        broker = os.environ.get("TEST_CELERY_BROKER_URL", "memory://")
+        app = create_app(
+            make_settings(
+                database_url=database,
+                celery_broker_url=broker,
+                smtp_url=smtp_server.url,
+                smtp_starttls=False,
+                smtp_timeout=5,
+            )
+        )
+        with app.app_context():
+            upgrade()
+
+        def dispose_engine() -> None:
+            with app.app_context():
+                db.engine.dispose()
+
+        cleanup.callback(dispose_engine)
+        celery = app.extensions["celery"]
+        cleanup.enter_context(start_worker(celery, perform_ping_check=False, shutdown_timeout=15))
+        yield Stack(app=app, client=app.test_client(), celery=celery)

@@ -59,6 +59,7 @@ def send_welcome_email(self: Task[Any, Any], user_id: int) -> bool:
         raise self.retry(exc=error, countdown=countdown) from error
     user.welcomed_at = utcnow()
     db.session.commit()
+    log.info("welcome email sent to user %s", user_id)
     return True
 
 
