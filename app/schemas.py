@@ -8,10 +8,20 @@ import marshmallow as ma
 
 
 class TrimmedString(ma.fields.String):
-    """A string with surrounding white space removed before it is validated."""
+    """Text with a visible character, stored without surrounding white space."""
+
+    default_error_messages = {"blank": "Must not be blank."}  # noqa: RUF012 - marshmallow's
+
+    def __init__(self, **kwargs: Any) -> None:
+        # Say it in the OpenAPI document too, so clients (and fuzzers) know "  " is refused.
+        kwargs["metadata"] = {"pattern": r"\S", **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        return super()._deserialize(value, attr, data, **kwargs).strip()
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text:
+            raise self.make_error("blank")
+        return text
 
 
 class StrictBoolean(ma.fields.Boolean):

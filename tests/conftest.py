@@ -6,6 +6,7 @@ import contextlib
 import itertools
 import os
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,8 +16,10 @@ from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import redis
 from aiosmtpd.controller import Controller
 from celery.contrib.testing.worker import start_worker
 from flask import Flask
@@ -33,6 +36,7 @@ from app.extensions import db
 from app.settings import Settings, normalize_database_url
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+REDIS_TEST_DB = 13  # the Redis database number the suite owns for its broker messages
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -77,7 +81,8 @@ class throwaway_database:  # noqa: N801 - used like contextlib's lower-case mana
         return url.render_as_string(hide_password=False)
 
     def __exit__(self, *_exc: object) -> None:
-        self._admin("DROP DATABASE IF EXISTS {name}")
+        force = " WITH (FORCE)" if self.server.get_backend_name() == "postgresql" else ""
+        self._admin("DROP DATABASE IF EXISTS {name}" + force)
 
     def _admin(self, statement: str) -> None:
         engine = create_engine(self.server, isolation_level="AUTOCOMMIT")
@@ -86,6 +91,36 @@ class throwaway_database:  # noqa: N801 - used like contextlib's lower-case mana
                 connection.execute(text(statement.format(name=self.name)))
         finally:
             engine.dispose()
+
+
+@contextlib.contextmanager
+def throwaway_broker(server_url: str) -> Iterator[str]:
+    """A broker namespace of the suite's own: a RabbitMQ vhost created and deleted, or a Redis
+    database number emptied before and after, so tests never touch messages not theirs."""
+    parts = urlsplit(server_url)
+    if parts.scheme in ("amqp", "pyamqp"):
+        vhost = f"barah_test_{uuid.uuid4().hex[:12]}"
+        rabbitmqctl("add_vhost", vhost)
+        try:
+            rabbitmqctl("set_permissions", "-p", vhost, parts.username or "guest", ".*", ".*", ".*")
+            yield urlunsplit(parts._replace(path=f"/{vhost}"))
+        finally:
+            rabbitmqctl("delete_vhost", vhost)
+    elif parts.scheme in ("redis", "rediss"):
+        own = urlunsplit(parts._replace(path=f"/{REDIS_TEST_DB}"))
+        client = redis.Redis.from_url(own)
+        client.flushdb()
+        try:
+            yield own
+        finally:
+            client.flushdb()
+            client.close()
+    else:
+        raise pytest.UsageError(f"unsupported broker scheme {parts.scheme!r}")
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)  # noqa: S603,S607
 
 
 @pytest.fixture(scope="session")
@@ -272,7 +307,9 @@ def module_stack(tmp_path_factory: pytest.TempPathFactory, smtp_server: Mailbox)
             database = cleanup.enter_context(throwaway_database(server_url))
         else:
             database = f"sqlite:///{tmp_path_factory.mktemp('stack') / 'stack.db'}"
-        broker = os.environ.get("TEST_CELERY_BROKER_URL", "memory://")
+        broker = "memory://"
+        if os.environ.get("TEST_CELERY_BROKER_URL"):
+            broker = cleanup.enter_context(throwaway_broker(os.environ["TEST_CELERY_BROKER_URL"]))
         app = create_app(
             make_settings(
                 database_url=database,

@@ -199,3 +199,13 @@ def test_outdated_password_hashes_are_upgraded_at_login(
         stored = db.session.scalar(select(User.password_hash).where(User.email == account.email))
     assert stored is not None
     assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+
+def test_a_blank_name_is_refused(client: FlaskClient) -> None:
+    for name in ("", "   ", "\u001d\t"):
+        response = client.post(
+            "/api/v1/auth/signup",
+            json={"email": "blank@example.com", "password": PASSWORD, "name": name},
+        )
+        assert response.status_code == 422
+        assert "name" in response.get_json()["errors"]["json"]

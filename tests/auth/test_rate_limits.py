@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from flask import Flask
@@ -11,6 +13,8 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.extensions import limiter
 from tests.conftest import make_settings
+
+REDIS_LIMITS_DB = 14  # the Redis database number these tests own for rate-limit counters
 
 CREDENTIAL_ENDPOINTS = {
     "/api/v1/auth/login": {"json": {"email": "a@example.com", "password": "wrong password"}},
@@ -22,8 +26,18 @@ CREDENTIAL_ENDPOINTS = {
 
 @pytest.fixture
 def limited_app(database_url: str) -> Iterator[Flask]:
+    """Limits on, counted in memory:// or, given TEST_REDIS_URL, in a Redis database of ours."""
+    storage = "memory://"
+    if os.environ.get("TEST_REDIS_URL"):
+        parts = urlsplit(os.environ["TEST_REDIS_URL"])
+        storage = urlunsplit(parts._replace(path=f"/{REDIS_LIMITS_DB}"))
     app = create_app(
-        make_settings(database_url=database_url, ratelimit_enabled=True, ratelimit_auth="3/minute")
+        make_settings(
+            database_url=database_url,
+            ratelimit_enabled=True,
+            ratelimit_auth="3/minute",
+            ratelimit_storage_uri=storage,
+        )
     )
     limiter.reset()
     yield app
@@ -61,3 +75,10 @@ def test_the_429_is_documented(client: FlaskClient) -> None:
     paths = client.get("/openapi.json").get_json()["paths"]
     for path in CREDENTIAL_ENDPOINTS:
         assert "429" in paths[path]["post"]["responses"], path
+
+
+def test_counters_live_in_the_configured_storage(limited_app: Flask) -> None:
+    storage = limited_app.extensions["barah.settings"].ratelimit_storage_uri
+    expected = "redis" if os.environ.get("TEST_REDIS_URL") else "memory"
+    assert storage.startswith(expected)
+    assert type(limiter.storage).__name__.lower().startswith(expected)
