@@ -85,17 +85,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("refresh_tokens", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_refresh_tokens_family_id"))
-
+    # Dropping a table drops its indexes; dropping them first fails on MariaDB, where an
+    # index that backs a foreign key cannot go on its own.
     op.drop_table("refresh_tokens")
-    with op.batch_alter_table("token_families", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_token_families_user_id"))
-        batch_op.drop_index(batch_op.f("ix_token_families_expires_at"))
-
     op.drop_table("token_families")
     op.drop_table("users")
-    with op.batch_alter_table("revoked_access_tokens", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_revoked_access_tokens_expires_at"))
-
     op.drop_table("revoked_access_tokens")

@@ -56,7 +56,5 @@ def downgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_column("welcomed_at")
 
-    with op.batch_alter_table("jobs", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_jobs_owner_id"))
-
+    # The index goes with the table; MariaDB refuses to drop an index a foreign key needs.
     op.drop_table("jobs")
