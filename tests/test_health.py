@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 
 from app import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_settings, throwaway_broker
 
 
 def test_livez_answers_while_the_process_serves(client: FlaskClient) -> None:
@@ -55,3 +56,28 @@ def test_a_sqlite_file_in_a_missing_folder_is_created(tmp_path: Path) -> None:
     app = create_app(make_settings(database_url=f"sqlite:///{database}"))
     assert app.test_client().get("/readyz").status_code == 200
     assert database.exists()
+
+
+@pytest.mark.no_shared_db
+def test_readyz_names_an_unreachable_broker(tmp_path: Path) -> None:
+    app = create_app(
+        make_settings(
+            database_url=f"sqlite:///{tmp_path / 'ready.db'}",
+            celery_broker_url="redis://127.0.0.1:1/0",  # nothing listens on port 1
+        )
+    )
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"] == {"broker": "unavailable"}
+
+
+@pytest.mark.no_shared_db
+def test_readyz_checks_a_reachable_broker(tmp_path: Path) -> None:
+    broker = os.environ.get("TEST_CELERY_BROKER_URL")
+    if not broker:
+        pytest.skip("set TEST_CELERY_BROKER_URL to check readiness against a real broker")
+    with throwaway_broker(broker) as url:
+        app = create_app(
+            make_settings(database_url=f"sqlite:///{tmp_path / 'ready.db'}", celery_broker_url=url)
+        )
+        assert app.test_client().get("/readyz").status_code == 200
