@@ -171,7 +171,9 @@ def _issue_pair(user: User, family: TokenFamily) -> TokenPair:
 
 def log_in(email: str, password: str) -> TokenPair | None:
     """A new sign-in for valid credentials of an active account; None otherwise."""
-    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    email = email.strip().lower()
+    # No account has a NUL in its email, and PostgreSQL refuses one even in a query.
+    user = None if "\x00" in email else db.session.scalar(select(User).where(User.email == email))
     if not password_matches(user, password) or user is None or not user.is_active:
         return None
     _rehash_if_outdated(user, password)

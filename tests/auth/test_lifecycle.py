@@ -202,10 +202,20 @@ def test_outdated_password_hashes_are_upgraded_at_login(
 
 
 def test_a_blank_name_is_refused(client: FlaskClient) -> None:
-    for name in ("", "   ", "\u001d\t"):
+    for name in ("", "   ", "\u001d\t", "Ada\u0000"):
         response = client.post(
             "/api/v1/auth/signup",
             json={"email": "blank@example.com", "password": PASSWORD, "name": name},
         )
         assert response.status_code == 422
         assert "name" in response.get_json()["errors"]["json"]
+
+
+def test_a_nul_in_the_email_is_just_a_wrong_login(client: FlaskClient) -> None:
+    response = client.post("/api/v1/auth/login", json={"email": "a\u0000@b.c", "password": "x" * 9})
+    assert response.status_code == 401
+    token = client.post(
+        "/api/v1/auth/token", data={"grant_type": "password", "username": "\u0000", "password": "p"}
+    )
+    assert token.status_code == 400
+    assert token.get_json()["error"] == "invalid_grant"
