@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -55,12 +57,19 @@ def welcomed(app: Flask, user_id: int) -> bool:
         return db.session.scalar(select(User.welcomed_at).where(User.id == user_id)) is not None
 
 
-def test_a_task_waits_for_the_commit_and_sees_its_row(stack: Stack, mailbox: Mailbox) -> None:
-    with stack.app.app_context():
-        user = User(email="late@example.com", name="Late", password_hash=hash_password(PASSWORD))
+@contextlib.contextmanager
+def welcome_pending(app: Flask, email: str) -> Iterator[None]:
+    """Inside: a new user is flushed, not committed, and its welcome email is enqueued."""
+    with app.app_context():
+        user = User(email=email, name="Pending", password_hash=hash_password(PASSWORD))
         db.session.add(user)
         db.session.flush()
         enqueue_after_commit(send_welcome_email, user.id)
+        yield
+
+
+def test_a_task_waits_for_the_commit_and_sees_its_row(stack: Stack, mailbox: Mailbox) -> None:
+    with welcome_pending(stack.app, "late@example.com"):
         time.sleep(0.5)  # a worker given the task now would find no committed row
         assert mailbox.messages == []
         db.session.commit()
@@ -69,11 +78,7 @@ def test_a_task_waits_for_the_commit_and_sees_its_row(stack: Stack, mailbox: Mai
 
 
 def test_a_rolled_back_transaction_sends_nothing(stack: Stack, mailbox: Mailbox) -> None:
-    with stack.app.app_context():
-        user = User(email="ghost@example.com", name="Ghost", password_hash=hash_password(PASSWORD))
-        db.session.add(user)
-        db.session.flush()
-        enqueue_after_commit(send_welcome_email, user.id)
+    with welcome_pending(stack.app, "ghost@example.com"):
         db.session.rollback()
         db.session.commit()  # a later commit in the same session must not send it either
     sign_up(stack, "real@example.com")  # a task sent after the ghost's would have arrived

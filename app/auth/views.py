@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from flask import Response, jsonify, url_for
 from flask.views import MethodView
@@ -32,6 +33,7 @@ from app.settings import current_settings
 auth_blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign-up and tokens")
 users_blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Accounts")
 
+View = TypeVar("View", bound=Callable[..., Any])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
 
 
@@ -43,10 +45,12 @@ def rate_limits_off() -> bool:
     return not current_settings().ratelimit_enabled
 
 
-# Checked per request, not once per process, so apps with different settings can coexist.
-limited = limiter.limit(auth_rate_limit, exempt_when=rate_limits_off)
-too_many = auth_blp.alt_response(429, response="TOO_MANY_REQUESTS")
-public = auth_blp.doc(security=[])
+def credential_endpoint(view: View) -> View:
+    """Public (no token needed) and rate-limited per client IP, as the document says."""
+    # The limit is looked up per request, so apps with different settings can coexist.
+    limited = limiter.limit(auth_rate_limit, exempt_when=rate_limits_off)
+    documented = auth_blp.alt_response(429, response="TOO_MANY_REQUESTS")(view)
+    return cast(View, limited(auth_blp.doc(security=[])(documented)))
 
 
 def oauth_error(error: str, description: str) -> Response:
@@ -59,12 +63,10 @@ def oauth_error(error: str, description: str) -> Response:
 
 @auth_blp.route("/signup")
 class Signup(MethodView):
-    @limited
-    @public
+    @credential_endpoint
     @auth_blp.arguments(SignupSchema)
     @auth_blp.response(201, UserSchema)
     @auth_blp.alt_response(409, response="CONFLICT")
-    @too_many
     def post(self, data: dict[str, str]) -> tuple[User, int, dict[str, str]]:
         """Create an account."""
         user = service.sign_up(**data)
@@ -73,12 +75,10 @@ class Signup(MethodView):
 
 @auth_blp.route("/login")
 class Login(MethodView):
-    @limited
-    @public
+    @credential_endpoint
     @auth_blp.arguments(LoginSchema)
     @auth_blp.response(200, TokenPairSchema)
     @auth_blp.alt_response(401, response="UNAUTHORIZED")
-    @too_many
     def post(self, data: dict[str, str]) -> Any:
         """Sign in with email and password; get an access and a refresh token."""
         pair = service.log_in(data["email"], data["password"])
@@ -89,12 +89,10 @@ class Login(MethodView):
 
 @auth_blp.route("/token")
 class Token(MethodView):
-    @limited
-    @public
+    @credential_endpoint
     @auth_blp.arguments(TokenRequestSchema, location="form")
     @auth_blp.response(200, TokenPairSchema)
     @auth_blp.alt_response(400, schema=OAuthErrorSchema, description="RFC 6749 §5.2 error")
-    @too_many
     def post(self, form: dict[str, str | None]) -> Any:
         """OAuth2 password grant (RFC 6749 §4.3), used by the docs page's Authorize button."""
         if form["grant_type"] != "password":
@@ -111,12 +109,10 @@ class Token(MethodView):
 
 @auth_blp.route("/refresh")
 class Refresh(MethodView):
-    @limited
-    @public
+    @credential_endpoint
     @auth_blp.arguments(RefreshSchema)
     @auth_blp.response(200, TokenPairSchema)
     @auth_blp.alt_response(401, response="UNAUTHORIZED")
-    @too_many
     def post(self, data: dict[str, str]) -> Any:
         """Trade a refresh token for a new pair. Each refresh token works once."""
         return service.rotate(data["refresh_token"]), 200, NO_STORE
