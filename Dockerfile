@@ -45,8 +45,7 @@ LABEL org.opencontainers.image.title="barah" \
       org.opencontainers.image.revision="${APP_RELEASE}" \
       org.opencontainers.image.version="${APP_RELEASE}"
 
-# HOME is the user's own writable folder: gunicorn opens its control socket (for gunicornc)
-# under $HOME/.gunicorn.
+# HOME is the user's own writable folder, for tools that keep state there.
 ENV PATH="/opt/venv/bin:${PATH}" \
     VIRTUAL_ENV=/opt/venv \
     PYTHONUNBUFFERED=1 \

@@ -64,16 +64,16 @@ revision: .venv/.synced ## autogenerate a migration: make revision m="add books"
 	$(RUN) flask db migrate -m "$(m)"
 
 worker: .venv/.synced ## a Celery worker (needs CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/0)
-	$(RUN) celery -A app.worker worker --loglevel INFO
+	$(RUN) celery -q -A app.worker worker
 
 beat: .venv/.synced ## the Celery scheduler for periodic tasks
-	$(RUN) celery -A app.worker beat --schedule $(CURDIR)/instance/celerybeat-schedule
+	$(RUN) celery -q -A app.worker beat --schedule $(CURDIR)/instance/celerybeat-schedule
 
 openapi: .venv/.synced ## rewrite the committed openapi.json from the code
 	$(RUN) flask openapi write openapi.json
 
 browsers: ## install Debian's chromium for the browser tests when it is missing
-	@command -v chromium >/dev/null || { \
+	@command -v chromium >/dev/null || command -v google-chrome >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else \

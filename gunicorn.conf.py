@@ -24,6 +24,10 @@ keepalive = _server.gunicorn_keepalive
 # The app logs one access event per request itself; gunicorn's would duplicate it.
 accesslog = None
 errorlog = "-"
+loglevel = _app_settings.log_level.lower()
+# gunicorn's control socket lives in $HOME, shared by every master of a user: two servers on
+# one machine would replace each other's. Nothing here uses gunicornc.
+control_socket_disable = True
 forwarded_allow_ips = "127.0.0.1,::1"
 
 

@@ -7,10 +7,17 @@ Flask app, and ``app/worker.py`` exposes it to the ``celery`` command.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import before_task_publish, setup_logging, worker_process_init
+from celery.signals import (
+    before_task_publish,
+    setup_logging,
+    worker_process_init,
+    worker_ready,
+    worker_shutting_down,
+)
 from flask import Flask, current_app
 from kombu import Connection
 from sqlalchemy import event
@@ -120,6 +127,26 @@ def _connect_once() -> None:
     before_task_publish.connect(_stamp_request_id, weak=False, dispatch_uid="barah.request_id")
     # The app already logs to stdout in its own format; Celery must not reconfigure logging.
     setup_logging.connect(_keep_app_logging, weak=False, dispatch_uid="barah.logging")
+    worker_ready.connect(_quiet_warm_shutdown, weak=False, dispatch_uid="barah.quiet_shutdown")
+    worker_shutting_down.connect(_log_shutdown, weak=False, dispatch_uid="barah.log_shutdown")
+
+
+def _log_shutdown(sig: str = "", how: str = "", **_: Any) -> None:
+    log.info("worker: %s shutdown on %s; running tasks finish first", how, sig)
+
+
+def _quiet_warm_shutdown(sender: Any = None, **_: Any) -> None:
+    """Keep the warm shutdown on SIGTERM, without the plain-text line Celery prints for it.
+
+    Every line a production process writes is JSON; Celery has no setting for this line, so
+    its own handler is installed again with ``verbose=False``, and ``_log_shutdown`` says the
+    same as a log event.
+    """
+    if threading.current_thread() is not threading.main_thread() or sender is None:
+        return  # an in-process test worker: signals belong to the main thread
+    from celery.apps.worker import _shutdown_handler  # type: ignore[attr-defined]
+
+    _shutdown_handler(sender.controller, sig="SIGTERM", how="Warm", verbose=False)
 
 
 def _keep_app_logging(**_: Any) -> None:

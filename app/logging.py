@@ -63,6 +63,10 @@ def configure_logging(settings: Settings) -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
+    # Python warnings, and records of libraries whose loggers have no handler (billiard's),
+    # would otherwise reach stderr as plain text.
+    logging.captureWarnings(True)
+    logging.lastResort = handler
 
 
 def accept_request_id(candidate: str | None) -> str:

@@ -56,7 +56,8 @@ class QuietRequestHandler(WSGIRequestHandler):
 
 @pytest.fixture
 def chromium_executable() -> str:
-    path = shutil.which("chromium")
+    # Debian's chromium here; GitHub's Ubuntu runners ship Google Chrome instead.
+    path = shutil.which("chromium") or shutil.which("google-chrome")
     if path is None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{MISSING_CHROMIUM} (CI=true, so browser tests may not skip)")

@@ -101,12 +101,6 @@ def test_log_level_decides_which_request_events_are_written(pair: Pair) -> None:
             assert access == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gunicorn's own logger keeps gunicorn's default level (info), so LOG_LEVEL=WARNING "
-    "still writes 'Starting gunicorn', 'Listening at', 'Booting worker' ... at INFO. Fix: "
-    "`loglevel = _app_settings.log_level.lower()` in gunicorn.conf.py.",
-)
 def test_log_level_is_the_minimum_level_of_every_event(pair: Pair) -> None:
     below = [
         (e["log.level"], e["log"], e["message"])

@@ -93,23 +93,10 @@ def test_every_line_of_the_web_process_is_an_ecs_event(stopped_stack: Stack) -> 
     assert_only_ecs_events(stopped_stack.web.process)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="celery worker prints non-JSON text: its startup banner on stdout (fix: `celery -q -A "
-    "app.worker worker ...` in Procfile and compose.yaml), the blank line and 'worker: Warm "
-    "shutdown (MainProcess)' on stdout at SIGTERM (no flag; celery.apps.worker._shutdown_handler "
-    "writes it with os.write), and, as root, a SecurityWarning on stderr (run as a non-root user, "
-    "as the image does, or logging.captureWarnings(True) in configure_logging)",
-)
 def test_every_line_of_the_worker_is_an_ecs_event(stopped_stack: Stack) -> None:
     assert_only_ecs_events(stopped_stack.worker)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="celery beat prints its startup banner on stdout; fix: `celery -q -A app.worker beat "
-    "...` in Procfile and compose.yaml",
-)
 def test_every_line_of_beat_is_an_ecs_event(stopped_stack: Stack) -> None:
     assert_only_ecs_events(stopped_stack.beat)
 
