@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shlex
 import socket
 import subprocess
 import time
@@ -120,7 +121,9 @@ def throwaway_broker(server_url: str) -> Iterator[str]:
 
 
 def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)  # noqa: S603,S607
+    """RabbitMQ's admin tool; RABBITMQCTL overrides it (e.g. `docker exec <id> rabbitmqctl`)."""
+    command = [*shlex.split(os.environ.get("RABBITMQCTL", "rabbitmqctl")), "-q", *args]
+    subprocess.run(command, check=True, capture_output=True, timeout=60)  # noqa: S603
 
 
 @pytest.fixture(scope="session")
