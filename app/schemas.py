@@ -6,34 +6,47 @@ from typing import Any
 
 import marshmallow as ma
 
-# At least one visible character and no NUL, as a JSON Schema (ECMA and Python) regex.
-VISIBLE_TEXT = r"^[^\x00]*[^\s\x00][^\x00]*$"
+# What str.strip() removes, spelled out: \s means less in JSON Schema's (ECMA-262) regular
+# expressions than in Python's (not \x1c-\x1f), and a document must mean one thing to all.
+WHITE_SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Patterns that document the rules below (JSON Schema patterns are unanchored): no NUL,
+# and at least one visible character.
+NO_NUL = r"^[^\x00]*$"
+VISIBLE_TEXT = rf"^[^\x00]*[^\x00{WHITE_SPACE}][^\x00]*$"
 
 
-class TrimmedString(ma.fields.String):
-    """Text with a visible character, stored without surrounding white space."""
+class Text(ma.fields.String):
+    """A string every database can store: PostgreSQL's text cannot hold NUL characters."""
 
-    default_error_messages = {  # noqa: RUF012 - marshmallow's own class attribute
-        "blank": "Must not be blank.",
-        "nul": "Must not contain NUL characters.",
-    }
+    default_error_messages = {"nul": "Must not contain NUL characters."}  # noqa: RUF012
 
     def __init__(self, **kwargs: Any) -> None:
-        # Say it in the OpenAPI document too, so clients (and fuzzers) know what is refused:
-        # blank text, and NUL, which PostgreSQL cannot store in a text column.
-        kwargs["metadata"] = {
-            "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$",
-            **kwargs.get("metadata", {}),
-        }
+        kwargs["metadata"] = {"pattern": NO_NUL, **kwargs.get("metadata", {})}
         super().__init__(**kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
         if "\x00" in text:
             raise self.make_error("nul")
-        if not text.strip():
+        return text
+
+
+class TrimmedString(Text):
+    """Text with a visible character, stored without surrounding white space."""
+
+    default_error_messages = {"blank": "Must not be blank."}  # noqa: RUF012
+
+    def __init__(self, **kwargs: Any) -> None:
+        # Say it in the OpenAPI document too, so clients (and fuzzers) know what is refused:
+        # blank text, and NUL, which PostgreSQL cannot store in a text column.
+        kwargs["metadata"] = {"pattern": VISIBLE_TEXT, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs).strip()  # NUL refused first
+        if not text:
             raise self.make_error("blank")
-        return text.strip()
+        return text
 
 
 class StrictBoolean(ma.fields.Boolean):

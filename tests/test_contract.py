@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 
+from app.schemas import NO_NUL, VISIBLE_TEXT
 from tests.conftest import SignUp
 
 COMMITTED = json.loads((Path(__file__).parent.parent / "openapi.json").read_text())
@@ -20,6 +22,22 @@ OPERATIONS = [
     for method in item
     if method in {"get", "post", "put", "patch", "delete"}
 ]
+
+
+def test_documented_text_patterns_mean_what_the_fields_do() -> None:
+    """A character the document calls visible is one str.strip() keeps, read as Python does
+    and as JSON Schema (ECMA-262) does, so a client following the pattern is never refused
+    for blank text, nor surprised by the NUL rule. (Every white-space character is in the BMP.)"""
+    regress = pytest.importorskip("regress")  # the ECMA-262 engine schemathesis validates with
+    ecma_visible, ecma_no_nul = regress.Regex(VISIBLE_TEXT), regress.Regex(NO_NUL)
+    for code_point in range(0x10000):
+        char = chr(code_point)
+        visible = char != "\x00" and not char.isspace()
+        assert bool(re.fullmatch(VISIBLE_TEXT, char)) is visible, hex(code_point)
+        if 0xD800 <= code_point <= 0xDFFF:
+            continue  # a lone surrogate is not text the ECMA engine can take
+        assert (ecma_visible.find(char) is not None) is visible, hex(code_point)
+        assert (ecma_no_nul.find(char) is not None) is (char != "\x00"), hex(code_point)
 
 
 def test_the_committed_document_is_current(app: Flask) -> None:
