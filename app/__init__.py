@@ -16,6 +16,7 @@ from app import cli, health
 from app.auth.access import SECURITY_SCHEMES, init_token_checks
 from app.auth.views import auth_blp, users_blp
 from app.background import celery_init_app
+from app.books.views import blp as books_blp
 from app.extensions import api, db, jwt, limiter, migrate
 from app.jobs import views as jobs
 from app.logging import configure_logging, init_request_logging
@@ -51,7 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     for name, scheme in SECURITY_SCHEMES.items():
         api.spec.components.security_scheme(name, scheme)
     app.register_blueprint(swagger_ui_assets())
-    for blueprint in (health.blp, auth_blp, users_blp, jobs.blp):
+    for blueprint in (health.blp, auth_blp, users_blp, books_blp, jobs.blp):
         api.register_blueprint(blueprint)
     cli.register(app)
     return app
@@ -132,7 +133,14 @@ def prepare_engine(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()
+        # SQLite's own lower() folds only ASCII; PostgreSQL's and MariaDB's fold all of
+        # Unicode, so case-insensitive search (lower(column) LIKE lower(?)) agrees on "É".
+        dbapi_connection.create_function("lower", 1, sqlite_lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN")
+
+
+def sqlite_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value

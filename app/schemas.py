@@ -68,3 +68,18 @@ class StrictInteger(ma.fields.Integer):
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictSchema(ma.Schema):
+    """Unknown fields are refused (marshmallow's default, stated so the document says it too),
+    and a read-only field sent on input is named as such rather than as unknown."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    def handle_error(self, error: ma.ValidationError, data: Any, **kwargs: Any) -> None:
+        if isinstance(error.messages, dict):
+            for name, field in self.dump_fields.items():
+                key = field.data_key or name
+                if field.dump_only and key in error.messages:
+                    error.messages[key] = ["Read-only field: set by the server."]

@@ -1,0 +1,106 @@
+"""The wire format of books: what a client may send, and what it gets back."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import marshmallow as ma
+
+from app.pagination import PageArgsSchema, PageSchema
+from app.schemas import StrictInteger, StrictSchema, Text, TrimmedString
+
+EARLIEST_YEAR = 1450  # Gutenberg's press
+SORT_KEYS = ["title", "created_at", "published_year"]
+SORTS = [f"{sign}{key}" for key in SORT_KEYS for sign in ("", "-")]
+ISBN_13 = re.compile(r"97[89][0-9]{10}")
+
+
+def isbn_13_check_digit_ok(digits: str) -> bool:
+    """Weights 1, 3, 1, 3, ... over all thirteen digits sum to a multiple of ten."""
+    return sum(int(digit) * (3 if i % 2 else 1) for i, digit in enumerate(digits)) % 10 == 0
+
+
+class Isbn13(Text):
+    """An ISBN-13 with a valid check digit, sent with or without hyphens and spaces and
+    always returned as its thirteen digits: "978-0-306-40615-7" -> "9780306406157"."""
+
+    default_error_messages = {"invalid_isbn": "Not a valid ISBN-13."}  # noqa: RUF012
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {
+            "format": "isbn13",
+            "pattern": r"^[0-9 -]+$",
+            "example": "978-0-306-40615-7",
+            "description": "ISBN-13 (978 or 979, valid check digit); hyphens and spaces "
+            "are dropped, so it comes back as 13 digits.",
+        }
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        digits = text.replace("-", "").replace(" ", "")
+        if not ISBN_13.fullmatch(digits) or not isbn_13_check_digit_ok(digits):
+            raise self.make_error("invalid_isbn")
+        return digits
+
+
+def not_after_next_year(year: int) -> None:
+    # Evaluated per request, so the bound moves on New Year's Day without a deploy.
+    if year > datetime.now(UTC).year + 1:
+        raise ma.ValidationError("Must not be later than next year.")
+
+
+class BookSchema(StrictSchema):
+    """A book as the API returns it, and as a client creates it (read-only fields refused)."""
+
+    id = ma.fields.Integer(dump_only=True)
+    owner_id = ma.fields.Integer(dump_only=True, metadata={"description": "The owner's user id"})
+    title = TrimmedString(
+        required=True,
+        validate=ma.validate.Length(min=1, max=200),
+        metadata={"example": "Le Petit Prince"},
+    )
+    author = TrimmedString(
+        required=True,
+        validate=ma.validate.Length(min=1, max=200),
+        metadata={"example": "Antoine de Saint-Exupéry"},
+    )
+    isbn = Isbn13(allow_none=True)
+    published_year = StrictInteger(
+        allow_none=True,
+        validate=[ma.validate.Range(min=EARLIEST_YEAR), not_after_next_year],
+        metadata={"description": f"From {EARLIEST_YEAR} to next year", "example": 1943},
+    )
+    description = Text(allow_none=True, validate=ma.validate.Length(max=5000))
+    created_at = ma.fields.AwareDateTime(dump_only=True)
+    updated_at = ma.fields.AwareDateTime(dump_only=True)
+
+
+class BookUpdateSchema(BookSchema):
+    """Any of a book's writable fields; those left out keep their values (PATCH)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(partial=True, **kwargs)
+
+
+class BookQuerySchema(PageArgsSchema, StrictSchema):
+    q = Text(
+        load_default="",
+        validate=ma.validate.Length(max=200),
+        metadata={"description": "Case-insensitive search in title and author"},
+    )
+    sort = ma.fields.String(
+        load_default="-created_at",
+        validate=ma.validate.OneOf(SORTS),
+        metadata={"description": "A field, or -field for descending order"},
+    )
+
+    @ma.post_load
+    def trim_search(self, query: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        return {**query, "q": query["q"].strip()}  # blank means no search
+
+
+class BookPageSchema(PageSchema):
+    items = ma.fields.List(ma.fields.Nested(BookSchema), required=True)
