@@ -17,6 +17,7 @@ from app.auth.access import SECURITY_SCHEMES, init_token_checks
 from app.auth.views import auth_blp, users_blp
 from app.background import celery_init_app
 from app.books.views import blp as books_blp
+from app.errors import init_request_checks
 from app.extensions import api, db, jwt, limiter, migrate
 from app.jobs import views as jobs
 from app.logging import configure_logging, init_request_logging
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     limiter.init_app(app)
     celery_init_app(app, settings)
     init_request_logging(app)
+    init_request_checks(app)
     if settings.cors_origins:
         CORS(app, origins=settings.cors_origins, expose_headers=EXPOSED_HEADERS)
 

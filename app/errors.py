@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import http
+import logging
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, g, json, request
+from apispec import BasePlugin
+from flask import Flask, Response, current_app, g, json, request
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
+from werkzeug.routing import Rule
+
+log = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+# (endpoint, METHOD) -> media types of the operation's documented JSON request body
+JSON_BODIES = "barah.json_bodies"
 
 
 class ProblemSchema(ma.Schema):
@@ -55,10 +64,62 @@ def problem(
     return response
 
 
+class ErrorResponses(BasePlugin):
+    """Document, on every operation, the errors any request to it can meet.
+
+    Views declare only the errors of their own rules (403, 409, 429); this adds the ones the
+    framework raises, from what the operation looks like: it takes a body (400 malformed,
+    422 invalid, and 415 for another media type than a JSON body's), has a path parameter
+    (404), needs a token (401). Every request can be too large (413) or meet a bug (500).
+
+    It also records which operations take a JSON body, for ``refuse_unreadable_body``.
+    """
+
+    def __init__(self, json_bodies: dict[tuple[str, str], frozenset[str]]) -> None:
+        self.json_bodies = json_bodies
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        rule: Rule | None = kwargs.get("rule")
+        for method, operation in (operations or {}).items():
+            if method not in HTTP_METHODS:
+                continue
+            statuses = [413, 500]
+            body = operation.get("requestBody")
+            if body:
+                statuses += [400, 422]
+            if body and any(is_json(media_type) for media_type in body["content"]):
+                statuses.append(415)
+                if rule is not None:
+                    key = (str(rule.endpoint), method.upper())
+                    self.json_bodies[key] = frozenset(body["content"])
+            if operation.get("parameters"):
+                statuses.append(422)
+            if rule is not None and rule.arguments:
+                statuses.append(404)
+            if operation.get("security"):
+                statuses.append(401)
+            responses = operation.setdefault("responses", {})
+            documented = {str(status) for status in responses}
+            for status in statuses:
+                if str(status) not in documented:
+                    responses[status] = http.HTTPStatus(status).name
+
+
 class ProblemApi(Api):  # type: ignore[misc]
     """flask-smorest's Api, documenting and answering every error as a problem."""
 
     ERROR_SCHEMA = ProblemSchema
+
+    def init_app(self, app: Flask, *, spec_kwargs: dict[str, Any] | None = None) -> None:
+        json_bodies = app.extensions.setdefault(JSON_BODIES, {})
+        spec_kwargs = dict(spec_kwargs or {})
+        spec_kwargs["extra_plugins"] = [
+            *spec_kwargs.get("extra_plugins", ()),
+            ErrorResponses(json_bodies),
+        ]
+        super().init_app(app, spec_kwargs=spec_kwargs)
 
     def _register_responses(self) -> None:
         # Documented error responses carry the same media type the handler sends.
@@ -82,6 +143,9 @@ class ProblemApi(Api):  # type: ignore[misc]
             if name.lower() != "content-type":
                 headers.setdefault(name, value)
         detail = data.get("message")
+        if isinstance(getattr(error, "exc", None), ValueError) and status == 400:
+            # webargs' JSONDecodeError or UnicodeDecodeError, both ValueErrors
+            detail = "The request body is not valid JSON."
         if detail is None and status < 500:
             detail = error.description
         return problem(
@@ -90,3 +154,41 @@ class ProblemApi(Api):  # type: ignore[misc]
             errors=data.get("errors") or data.get("messages"),
             headers=headers,
         )
+
+
+def init_request_checks(app: Flask) -> None:
+    """Refuse bodies the API cannot read, before any view (or the token check) runs.
+
+    Register it after the request id is assigned, so these problems carry it too.
+    """
+    app.before_request(refuse_unreadable_body)
+    app.register_error_handler(IntegrityError, integrity_conflict)
+
+
+def refuse_unreadable_body() -> None:
+    """413 from the Content-Length alone, without reading a byte of the body; 415 when an
+    operation that reads a JSON body is sent another media type, which webargs would
+    ignore, answering as if no body had been sent. (A form endpoint, such as the OAuth2
+    token endpoint, answers a wrong body in its own protocol's words.)"""
+    limit = request.max_content_length
+    if limit is not None and (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge(f"The request body is larger than {limit} bytes.")
+    has_body = bool(request.content_length) or "Transfer-Encoding" in request.headers
+    accepted = current_app.extensions[JSON_BODIES].get((request.endpoint, request.method))
+    if has_body and accepted and request.mimetype not in accepted:
+        raise UnsupportedMediaType(f"Send the body as {' or '.join(sorted(accepted))}.")
+
+
+def is_json(media_type: str) -> bool:
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def integrity_conflict(error: IntegrityError) -> Response:
+    """A constraint the database enforced that the service did not check first: 409, not 500.
+
+    Services check their rules and name the field; this is the safety net for the rest.
+    The session is rolled back when the request's context ends.
+    """
+    # The driver's first line names the constraint; later lines may quote the values.
+    log.warning("integrity error answered as 409: %s", str(error.orig).splitlines()[0])
+    return problem(409, "The request conflicts with data already stored.")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import logging
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.exc import IntegrityError
 
 from app import create_app
-from tests.conftest import make_settings
+from tests.conftest import SignUp, make_settings
 
 PROBLEM_MEMBERS = {"type", "title", "status", "detail", "instance", "request_id"}
 
@@ -64,3 +67,171 @@ def test_unhandled_exception_is_a_500_problem_that_hides_the_text(
     assert logged, "the exception was not logged"
     assert "hunter2" in str(logged[0].exc_info[1])  # type: ignore[index]
     assert logged[0].__dict__["http.request.id"] == "req-500"
+
+
+# --- bodies the API cannot read: the same answers on every endpoint -----------------------
+
+BODY_ENDPOINTS = ["/api/v1/books", "/api/v1/auth/signup", "/api/v1/users/me"]
+
+
+@pytest.mark.parametrize("path", BODY_ENDPOINTS)
+def test_malformed_json_is_a_400_problem(client: FlaskClient, sign_up: SignUp, path: str) -> None:
+    account = sign_up()
+    method = "PATCH" if path.endswith("/me") else "POST"
+    for body in (b"{", b'{"title": "Dune",}', b"\xff\xfe", b"{'a': 1}"):
+        response = client.open(
+            path, method=method, data=body, content_type="application/json", headers=account.headers
+        )
+        assert response.status_code == 400, body
+        assert response.content_type == "application/problem+json"
+        assert response.get_json()["detail"] == "The request body is not valid JSON."
+
+
+@pytest.mark.parametrize("path", BODY_ENDPOINTS)
+def test_a_body_in_another_media_type_is_a_415_problem(
+    client: FlaskClient, sign_up: SignUp, path: str
+) -> None:
+    """Without this, the body would be ignored and the request answered as if empty."""
+    account = sign_up()
+    method = "PATCH" if path.endswith("/me") else "POST"
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "text/json", None):
+        headers = {**account.headers, **({"Content-Type": content_type} if content_type else {})}
+        response = client.open(
+            path, method=method, data=b'{"title": "Dune", "author": "Herbert"}', headers=headers
+        )
+        assert response.status_code == 415, content_type
+        assert response.content_type == "application/problem+json"
+        assert response.get_json()["detail"] == "Send the body as application/json."
+
+
+def test_json_with_a_charset_is_json(client: FlaskClient, sign_up: SignUp) -> None:
+    response = client.post(
+        "/api/v1/books",
+        data=b'{"title": "Dune", "author": "Herbert"}',
+        content_type="application/json; charset=utf-8",
+        headers=sign_up().headers,
+    )
+    assert response.status_code == 201
+
+
+def test_a_body_over_the_limit_is_a_413_problem(client: FlaskClient, sign_up: SignUp) -> None:
+    account = sign_up()
+    body = b'{"title": "' + b"x" * 1024 * 1024 + b'", "author": "y"}'
+    response = client.post(
+        "/api/v1/books", data=body, content_type="application/json", headers=account.headers
+    )
+    assert response.status_code == 413
+    assert response.content_type == "application/problem+json"
+    assert response.get_json()["detail"] == "The request body is larger than 1048576 bytes."
+    assert response.headers["X-Request-ID"] == response.get_json()["request_id"]
+
+
+class Unreadable(io.RawIOBase):
+    """A 50 MiB request body (so the Content-Length says) that fails the test if read."""
+
+    size = 50 * 1024 * 1024
+    position = 0
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self.position = self.size if whence == io.SEEK_END else offset
+        return self.position
+
+    def tell(self) -> int:
+        return self.position
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, _buffer: Any) -> int:
+        raise AssertionError("the body was read")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/books", "/api/v1/auth/login", "/livez"])
+def test_the_limit_is_enforced_from_content_length_without_reading(
+    client: FlaskClient, path: str
+) -> None:
+    response = client.post(path, input_stream=Unreadable(), content_type="application/json")
+    assert response.request.content_length == Unreadable.size
+    assert response.status_code == 413
+    assert response.content_type == "application/problem+json"
+
+
+@pytest.mark.no_shared_db
+def test_the_limit_follows_the_setting() -> None:
+    app = create_app(make_settings(database_url="sqlite://", max_content_length=16))
+    response = app.test_client().post("/api/v1/auth/login", json={"email": "a@example.com"})
+    assert response.status_code == 413
+
+
+@pytest.fixture
+def conflicting_app() -> Flask:
+    app = create_app(make_settings(database_url="sqlite://"))
+
+    @app.post("/conflict")
+    def conflict() -> str:
+        raise IntegrityError("INSERT ...", {}, Exception("UNIQUE constraint failed: t.email"))
+
+    return app
+
+
+@pytest.mark.no_shared_db
+def test_an_unchecked_integrity_error_is_a_409_problem_not_a_500(
+    conflicting_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        response = conflicting_app.test_client().post("/conflict")
+    assert response.status_code == 409
+    assert response.content_type == "application/problem+json"
+    assert response.get_json()["detail"] == "The request conflicts with data already stored."
+    assert "UNIQUE constraint failed: t.email" in caplog.text
+
+
+# --- the document lists the errors each operation can return -------------------------------
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def test_every_operation_documents_its_error_responses(client: FlaskClient) -> None:
+    spec = client.get("/openapi.json").get_json()
+    operations = [
+        (path, method, operation)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+    assert len(operations) >= 17
+    for path, method, operation in operations:
+        expected = {"413", "500"}
+        if "requestBody" in operation:
+            expected |= {"400", "422"}
+        if "application/json" in operation.get("requestBody", {}).get("content", {}):
+            expected.add("415")
+        if "{" in path:
+            expected.add("404")
+        if operation.get("security"):
+            expected.add("401")
+        responses = operation["responses"]
+        assert expected <= responses.keys(), (method, path)
+        for status in expected:
+            if path == "/api/v1/auth/token" and status == "400":
+                continue  # RFC 6749's own error format, documented by the view
+            component = responses[status]["$ref"].removeprefix("#/components/responses/")
+            content = spec["components"]["responses"][component]["content"]
+            assert content == {"application/problem+json": {"schema": PROBLEM_REF}}
+
+
+def test_rule_specific_errors_are_documented_where_they_apply(client: FlaskClient) -> None:
+    paths = client.get("/openapi.json").get_json()["paths"]
+    assert "409" in paths["/api/v1/books"]["post"]["responses"]
+    assert "409" in paths["/api/v1/books/{book_id}"]["patch"]["responses"]
+    assert "409" in paths["/api/v1/auth/signup"]["post"]["responses"]
+    assert "429" in paths["/api/v1/auth/login"]["post"]["responses"]
+    assert "403" in paths["/api/v1/users"]["get"]["responses"]
+    assert "429" not in paths["/api/v1/books"]["get"]["responses"]
+    assert "404" not in paths["/api/v1/books"]["get"]["responses"]
+    assert "401" not in paths["/livez"]["get"]["responses"]
+    # The OAuth2 token endpoint answers a wrong body per RFC 6749, not with a 415.
+    assert "415" not in paths["/api/v1/auth/token"]["post"]["responses"]
