@@ -71,7 +71,7 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery[Any]:
                 "schedule": float(settings.token_purge_interval),
             }
         },
-        include=["app.auth.tasks"],
+        include=["app.auth.tasks", "app.books.tasks"],
     )
     celery.set_default()
     app.extensions["celery"] = celery

@@ -104,3 +104,11 @@ class BookQuerySchema(PageArgsSchema, StrictSchema):
 
 class BookPageSchema(PageSchema):
     items = ma.fields.List(ma.fields.Nested(BookSchema), required=True)
+
+
+class ExportRequestSchema(ma.Schema):
+    format = ma.fields.String(
+        load_default="json",
+        validate=ma.validate.OneOf(["json", "csv"]),
+        metadata={"description": "json (a list of books) or csv (one row per book)"},
+    )

@@ -12,13 +12,26 @@ from flask_smorest import Blueprint
 from app.auth.access import current_user, login_required
 from app.books import service
 from app.books.models import Book
-from app.books.schemas import BookPageSchema, BookQuerySchema, BookSchema, BookUpdateSchema
+from app.books.schemas import (
+    BookPageSchema,
+    BookQuerySchema,
+    BookSchema,
+    BookUpdateSchema,
+    ExportRequestSchema,
+)
+from app.books.tasks import export_books
+from app.jobs.models import Job
+from app.jobs.schemas import JobSchema
+from app.jobs.service import start_job
 from app.pagination import Page, link_header, paginate
 
 blp = Blueprint("books", __name__, url_prefix="/api/v1/books", description="Your books")
 
 LINK = {"Link": {"description": "RFC 8288 next and prev pages", "schema": {"type": "string"}}}
 LOCATION = {"Location": {"description": "The new book's URL", "schema": {"type": "string"}}}
+TASK_LOCATION = {
+    "Location": {"description": "Where to follow the job", "schema": {"type": "string"}}
+}
 
 
 @blp.route("")
@@ -64,3 +77,14 @@ class BookItem(MethodView):
     def delete(self, book_id: int) -> None:
         """Remove a book for good."""
         service.delete_book(current_user(), book_id)
+
+
+@blp.route("/exports")
+class Exports(MethodView):
+    @login_required(blp)
+    @blp.arguments(ExportRequestSchema)
+    @blp.response(202, JobSchema, headers=TASK_LOCATION)
+    def post(self, request: dict[str, str]) -> tuple[Job, int, dict[str, str]]:
+        """Start an export of your books; follow it at the `Location` it answers with."""
+        job = start_job(current_user(), "books_export", export_books, request)
+        return job, 202, {"Location": url_for("tasks.TaskStatus", job_id=job.id)}
