@@ -11,7 +11,7 @@ from apispec import BasePlugin
 from flask import Flask, Response, current_app, g, json, request
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 from werkzeug.routing import Rule
 
@@ -163,6 +163,7 @@ def init_request_checks(app: Flask) -> None:
     """
     app.before_request(refuse_unreadable_body)
     app.register_error_handler(IntegrityError, integrity_conflict)
+    app.register_error_handler(DataError, unstorable_value)
 
 
 def refuse_unreadable_body() -> None:
@@ -181,6 +182,12 @@ def refuse_unreadable_body() -> None:
 
 def is_json(media_type: str) -> bool:
     return media_type == "application/json" or media_type.endswith("+json")
+
+
+def unstorable_value(error: DataError) -> Response:
+    """A value validation let through but the database cannot hold: the client's to fix."""
+    log.warning("data error answered as 422: %s", str(error.orig).splitlines()[0])
+    return problem(422, "A value in the request cannot be stored.")
 
 
 def integrity_conflict(error: IntegrityError) -> Response:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from app import create_app
 from tests.conftest import SignUp, make_settings
@@ -235,3 +235,17 @@ def test_rule_specific_errors_are_documented_where_they_apply(client: FlaskClien
     assert "401" not in paths["/livez"]["get"]["responses"]
     # The OAuth2 token endpoint answers a wrong body per RFC 6749, not with a 415.
     assert "415" not in paths["/api/v1/auth/token"]["post"]["responses"]
+
+
+@pytest.mark.no_shared_db
+def test_a_value_the_database_cannot_store_is_a_422_not_a_500() -> None:
+    app = create_app(make_settings(database_url="sqlite://"))
+
+    @app.get("/unstorable")
+    def unstorable() -> str:
+        raise DataError("INSERT ...", {}, Exception("value too long for type character(13)"))
+
+    response = app.test_client().get("/unstorable")
+    assert response.status_code == 422
+    assert response.content_type == "application/problem+json"
+    assert b"character(13)" not in response.data
