@@ -44,6 +44,9 @@ VENV_BIN = Path(sys.executable).parent  # the interpreter running the tests, not
 # A Redis database number of these tests' own, emptied before and after each test that uses it:
 # the rest of the suite uses 13 and 14, bench/ 11 and 12.
 REDIS_URL = "redis://127.0.0.1:6379/15"
+# Tests that kill workers leave unacknowledged messages behind, which Redis may hand out
+# again later: they get a database of their own so no other test's worker runs them.
+KILLED_WORKERS_REDIS_URL = "redis://127.0.0.1:6379/10"
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
 SECRET = "process-test-secret-0f6c1e2d9a8b7c6d5e4f3a2b1c0d"
@@ -436,6 +439,16 @@ def fresh_redis(redis_url: str) -> Iterator[str]:
         yield redis_url
     finally:
         flush_redis(redis_url)
+
+
+@pytest.fixture
+def killed_workers_redis(redis_url: str) -> Iterator[str]:
+    """The Redis database of tests that kill workers, empty at the start and at the end."""
+    flush_redis(KILLED_WORKERS_REDIS_URL)
+    try:
+        yield KILLED_WORKERS_REDIS_URL
+    finally:
+        flush_redis(KILLED_WORKERS_REDIS_URL)
 
 
 class Databases:

@@ -138,10 +138,10 @@ def send_welcome_email(broker_url: str, user_id: int) -> str:
 
 
 def test_a_warm_shutdown_finishes_the_running_task_and_exits_0(
-    processes: Processes, databases: Databases, fresh_redis: str, slow_mailbox: SlowMailbox
+    processes: Processes, databases: Databases, killed_workers_redis: str, slow_mailbox: SlowMailbox
 ) -> None:
     database_url = databases.create()
-    env = worker_env(database_url, fresh_redis, slow_mailbox)
+    env = worker_env(database_url, killed_workers_redis, slow_mailbox)
     worker = processes.start("worker", command("worker", "--pool", "solo", *QUICK_START), env)
     web = processes.web(env)
     slow_mailbox.hold_next = 1
@@ -151,7 +151,7 @@ def test_a_warm_shutdown_finishes_the_running_task_and_exits_0(
         "the worker is sending the email",
         lambda: slow_mailbox.data_started,
         show=(worker, web.process),
-        state=functools.partial(redis_queue_state, fresh_redis),
+        state=functools.partial(redis_queue_state, killed_workers_redis),
     )
     worker.send(signal.SIGTERM)
     wait_until(
@@ -167,21 +167,21 @@ def test_a_warm_shutdown_finishes_the_running_task_and_exits_0(
 
 
 def test_a_task_whose_pool_process_is_killed_runs_again_in_a_new_one(
-    processes: Processes, databases: Databases, fresh_redis: str, slow_mailbox: SlowMailbox
+    processes: Processes, databases: Databases, killed_workers_redis: str, slow_mailbox: SlowMailbox
 ) -> None:
     """acks_late + reject_on_worker_lost: the worker hands the task back to the broker."""
     database_url = databases.create()
     user_id = add_user(database_url, "grace@example.com")
-    env = worker_env(database_url, fresh_redis, slow_mailbox)
+    env = worker_env(database_url, killed_workers_redis, slow_mailbox)
     worker = processes.start("worker", command("worker", "--concurrency", "1", *QUICK_START), env)
     slow_mailbox.hold_next = 1  # the first attempt never gets its answer
 
-    send_welcome_email(fresh_redis, user_id)
+    send_welcome_email(killed_workers_redis, user_id)
     wait_until(
         "the worker is sending the email",
         lambda: slow_mailbox.data_started,
         show=(worker,),
-        state=functools.partial(redis_queue_state, fresh_redis),
+        state=functools.partial(redis_queue_state, killed_workers_redis),
     )
     (pool_process,) = worker.children()
     os.kill(pool_process, signal.SIGKILL)
@@ -190,7 +190,7 @@ def test_a_task_whose_pool_process_is_killed_runs_again_in_a_new_one(
         "the email is sent again and recorded",
         lambda: slow_mailbox.data_started == 2 and welcomed_at(database_url, user_id),
         show=(worker,),
-        state=functools.partial(redis_queue_state, fresh_redis),
+        state=functools.partial(redis_queue_state, killed_workers_redis),
     )
     assert worker.logged("signal 9 (SIGKILL)")
     assert worker.stop() == 0
