@@ -17,3 +17,5 @@ keepalive = int(os.environ["GUNICORN_KEEPALIVE"])
 accesslog = None
 errorlog = "-"
 forwarded_allow_ips = "127.0.0.1,::1"
+# As in gunicorn.conf.py: several masters run side by side here, and gunicornc is not used.
+control_socket_disable = True

@@ -72,7 +72,14 @@ WRITER = "bench-writer@example.com"
 LOGIN_CLIENTS = 4  # the login target is stated at four concurrent clients
 
 TARGETS = ("template", "bare", "ceiling")
-APP_URIS = {"template": None, "bare": "bench.baseline:app", "ceiling": "bench.ceiling:app"}
+# --variant DIR adds a fourth server: the template as checked out in DIR (a worktree with a
+# change to try), run like the template and measured in the same interleaved rounds.
+APP_URIS = {
+    "template": None,
+    "variant": None,
+    "bare": "bench.baseline:app",
+    "ceiling": "bench.ceiling:app",
+}
 
 # fmt: off
 WORDS = (
@@ -371,6 +378,7 @@ class Server:
     port: int
     log_path: Path
     env: dict[str, str]
+    cwd: Path = ROOT
     process: subprocess.Popen[bytes] | None = None
     log: Any = None
 
@@ -387,7 +395,7 @@ class Server:
         started = time.perf_counter()
         self.process = subprocess.Popen(
             self.command,
-            cwd=ROOT,
+            cwd=self.cwd,
             env={**self.env, "PORT": str(self.port)},
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -611,6 +619,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="GUNICORN_THREADS (default: the template's)")
     parser.add_argument("--only", nargs="*", help="endpoints to run (list item create login)")
     parser.add_argument("--skip-profile", action="store_true")
+    parser.add_argument(
+        "--variant",
+        type=Path,
+        help="a checkout of the template with a change to compare (e.g. a git worktree)",
+    )
     options = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("bench needs wrk: apt-get install wrk (make bench installs it as root)")
@@ -623,8 +636,11 @@ def main() -> None:
     out.mkdir(parents=True)
     results: dict[str, Any] = {"started": stamp, "commit": git_commit(), "machine": machine()}
     results["settings"] = {
-        k: v for k, v in vars(options).items() if k not in ("only", "skip_profile")
+        k: v for k, v in vars(options).items() if k not in ("only", "skip_profile", "variant")
     }
+    results["targets"] = list(targets_of(options))
+    if options.variant:
+        results["variant"] = str(options.variant.resolve())
 
     with owned_redis_databases(), throwaway_database() as database_url:
         engine = create_engine(database_url)
@@ -657,13 +673,17 @@ def run_servers(
     options: argparse.Namespace,
     engine: Engine,
 ) -> None:
-    servers = {name: Server(name, free_port(), out / f"{name}.log", env) for name in TARGETS}
+    targets = targets_of(options)
+    servers = {name: Server(name, free_port(), out / f"{name}.log", env) for name in targets}
     ceiling_file = out / "ceiling-responses.json"
     servers["ceiling"].env = {**env, "BENCH_CEILING_RESPONSES": str(ceiling_file)}
+    if options.variant:
+        servers["variant"].cwd = options.variant.resolve()
     try:
-        for name in ("template", "bare"):
-            servers[name].start()
-        template, bare = servers["template"].port, servers["bare"].port
+        for name in targets:
+            if name != "ceiling":
+                servers[name].start()
+        template = servers["template"].port
 
         tokens = {}
         for email in (READER, WRITER):
@@ -686,7 +706,8 @@ def run_servers(
         record, parity = {}, {}
         for number, endpoint in enumerate(endpoints):
             answers = {}
-            for name, port in (("template", template), ("bare", bare)):
+            for name in (t for t in targets if t != "ceiling"):
+                port = servers[name].port
                 body = endpoint.body
                 if endpoint.isbn_block:  # a fresh ISBN per recorded request
                     body = {**(body or {}), "isbn": isbn13(999_000_000 + 2 * number + len(answers))}
@@ -694,8 +715,9 @@ def run_servers(
                     http_request(port, endpoint.method, endpoint.path, body, endpoint.token)
                 )
             record[f"{endpoint.method} {urlsplit(endpoint.path).path}"] = answers["template"]
-            same = comparable(endpoint.name, answers["template"]) == comparable(
-                endpoint.name, answers["bare"]
+            same = all(
+                comparable(endpoint.name, answers["template"]) == comparable(endpoint.name, answer)
+                for answer in answers.values()
             )
             parity[endpoint.name] = "identical" if same else "DIFFERENT"
             if not same:
@@ -706,7 +728,7 @@ def run_servers(
                         default=str,
                     )
                 )
-                say(f"WARNING: baseline's {endpoint.name} response differs from the template's")
+                say(f"WARNING: a {endpoint.name} response differs from the template's")
         results["parity"] = parity
         say(f"baseline vs template responses: {parity}")
         ceiling_file.write_text(json.dumps(record))
@@ -715,12 +737,12 @@ def run_servers(
         runs = Runs()
         say("warming up")
         for endpoint in endpoints:
-            for name in TARGETS:
+            for name in targets:
                 wrk(endpoint, servers[name], options.warmup, options.wrk_threads, runs)
         for round_number in range(options.rounds):
             for index, endpoint in enumerate(endpoints):
-                shift = (round_number + index) % len(TARGETS)
-                for name in TARGETS[shift:] + TARGETS[:shift]:
+                shift = (round_number + index) % len(targets)
+                for name in targets[shift:] + targets[:shift]:
                     measured = wrk(
                         endpoint, servers[name], options.duration, options.wrk_threads, runs
                     )
@@ -731,12 +753,12 @@ def run_servers(
                         f"p99 {measured.p99_ms:6.2f} ms  cpu {measured.cpu_ms:5.2f} ms/req"
                         + (f"  errors {measured.errors}" if measured.errors else "")
                     )
-        results["endpoints"] = summarize(runs, endpoints)
+        results["endpoints"] = summarize(runs, endpoints, targets)
         results["argon2"] = argon2_parameters(stored_password_hash(engine, READER))
 
         time.sleep(2)  # let the workers settle after the last run
         results["idle_rss"] = {}
-        for name in ("template", "bare", "ceiling"):
+        for name in targets:
             workers = servers[name].workers()
             memory = [memory_of(pid) for pid in workers]
             results["idle_rss"][name] = {
@@ -759,7 +781,7 @@ def run_servers(
             server.stop()
 
     say(f"timing start-to-ready over {options.starts} starts each")
-    ready: dict[str, list[float]] = {"template": [], "bare": []}
+    ready: dict[str, list[float]] = {name: [] for name in targets if name != "ceiling"}
     for _ in range(options.starts):
         for name in ready:
             server = servers[name]
@@ -768,7 +790,11 @@ def run_servers(
             finally:
                 server.stop()
     results["start_to_ready_s"] = {
-        name: {"median": round(median(times), 3), "all": [round(t, 3) for t in times]}
+        name: {
+            "median": round(median(times), 3),
+            "min": round(min(times), 3),
+            "all": [round(t, 3) for t in times],
+        }
         for name, times in ready.items()
         if times
     }
@@ -833,11 +859,15 @@ def build_endpoints(
     ]  # fmt: skip
 
 
-def summarize(runs: Runs, endpoints: list[Endpoint]) -> dict[str, Any]:
+def targets_of(options: argparse.Namespace) -> tuple[str, ...]:
+    return ("template", "variant", "bare", "ceiling") if options.variant else TARGETS
+
+
+def summarize(runs: Runs, endpoints: list[Endpoint], targets: tuple[str, ...]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for endpoint in endpoints:
         per_target = {}
-        for name in TARGETS:
+        for name in targets:
             measured = runs.measurements[(endpoint.name, name)]
             per_target[name] = {
                 "rps": round(median([m.rps for m in measured]), 1),
@@ -856,6 +886,12 @@ def summarize(runs: Runs, endpoints: list[Endpoint]) -> dict[str, Any]:
             "ratio_p99": round(template["p99_ms"] / bare["p99_ms"], 3),
             "ratio_cpu": round(template["cpu_ms"] / bare["cpu_ms"], 3),
         }
+        if "variant" in per_target:
+            variant = per_target["variant"]
+            summary[endpoint.name]["variant_ratio_rps"] = round(variant["rps"] / bare["rps"], 3)
+            summary[endpoint.name]["variant_ratio_cpu"] = round(
+                variant["cpu_ms"] / bare["cpu_ms"], 3
+            )
     return summary
 
 
@@ -905,8 +941,9 @@ def report(results: dict[str, Any]) -> str:
         "|---|---|---:|---:|---:|---:|",
     ]
     endpoints = results.get("endpoints", {})
+    targets = results["targets"]
     for data in endpoints.values():
-        for target in TARGETS:
+        for target in targets:
             row = data[target]
             label = f"`{data['request']}`" if target == "template" else ""
             lines.append(
@@ -917,17 +954,24 @@ def report(results: dict[str, Any]) -> str:
             f"| | **template/bare** | **{data['ratio_rps']:.2f}x** | {data['ratio_p50']:.2f}x | "
             f"{data['ratio_p99']:.2f}x | {data['ratio_cpu']:.2f}x |"
         )
+        if "variant_ratio_rps" in data:
+            lines.append(
+                f"| | **variant/bare** | **{data['variant_ratio_rps']:.2f}x** | | | "
+                f"{data['variant_ratio_cpu']:.2f}x |"
+            )
     ready = results["start_to_ready_s"]
     rss = results["idle_rss"]
     lines += [
         "",
-        "| process | start-to-ready (median) | idle RSS per worker: median / max | PSS median "
-        "| anon median |",
+        "| process | start-to-ready: median (min) | idle RSS per worker: median / max "
+        "| PSS median | anon median |",
         "|---|---:|---:|---:|---:|",
     ]
-    for target in TARGETS:
+    for target in targets:
         r = rss[target]
-        start = f"{ready[target]['median']:.3f} s" if target in ready else "-"
+        start = "-"
+        if target in ready:
+            start = f"{ready[target]['median']:.3f} s ({ready[target]['min']:.3f} s)"
         lines.append(
             f"| {target} | {start} | {r['median_rss_mib']:.1f} / {r['max_rss_mib']:.1f} MiB | "
             f"{r['median_pss_mib']:.1f} MiB | {r['median_anon_mib']:.1f} MiB |"
