@@ -69,6 +69,15 @@ worker: .venv/.synced ## a Celery worker (needs CELERY_BROKER_URL, e.g. redis://
 beat: .venv/.synced ## the Celery scheduler for periodic tasks
 	$(RUN) celery -q -A app.worker beat --schedule $(CURDIR)/instance/celerybeat-schedule
 
+bench: .venv/.synced ## load benchmarks: template vs bare Flask vs raw WSGI (PostgreSQL, Redis, wrk)
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
+	  else \
+	    echo "wrk is missing: sudo apt-get install wrk" >&2; exit 1; \
+	  fi; }
+	BENCH_PG_URL=$(PG_URL) BENCH_REDIS_URL=$(REDIS_URL) $(RUN) python bench/run.py $(BENCH_ARGS)
+
 openapi: .venv/.synced ## rewrite the committed openapi.json from the code
 	$(RUN) flask openapi write openapi.json
 

@@ -80,6 +80,8 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         "JWT_ACCESS_TOKEN_EXPIRES": settings.access_token_lifetime,
         "JWT_REFRESH_TOKEN_EXPIRES": settings.refresh_token_lifetime,
         "JWT_TOKEN_LOCATION": ["headers"],
+        # Tokens travel in the Authorization header only, so they need no CSRF claim.
+        "JWT_COOKIE_CSRF_PROTECT": False,
         "RATELIMIT_STORAGE_URI": settings.ratelimit_storage_uri,
         "RATELIMIT_HEADERS_ENABLED": True,
         # A rate-limit store outage must not take the API down with it.
