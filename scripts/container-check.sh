@@ -286,10 +286,17 @@ else
   DATABASE_URL=sqlite:////data/barah.db
 fi
 export DATABASE_URL
+# Production requires a broker; /readyz only connects to it (no message is sent).
+CELERY_BROKER_URL=${CONTAINER_CHECK_BROKER_URL:-redis://127.0.0.1:6379/15}
+if ! is_loopback "$CELERY_BROKER_URL"; then
+  fail "broker $CELERY_BROKER_URL is not a loopback address"
+  summary
+fi
+export CELERY_BROKER_URL
 
 # Host networking reaches the database on loopback; HOST keeps gunicorn on loopback too.
 run_env=(--network host -e APP_ENV=production -e SECRET_KEY -e JWT_SECRET_KEY -e DATABASE_URL
-  -e HOST=127.0.0.1 -e WEB_CONCURRENCY=2 "${DB_VOLUME[@]}")
+  -e CELERY_BROKER_URL -e HOST=127.0.0.1 -e WEB_CONCURRENCY=2 "${DB_VOLUME[@]}")
 if podman run --rm "${run_env[@]}" "$IMAGE" flask --app app db upgrade \
   >"$WORK/migrate.log" 2>&1; then
   if [[ $DB_MODE == postgresql ]]; then
