@@ -77,15 +77,17 @@ def test_an_unknown_format_is_refused(
     assert response.status_code == 422
 
 
+def signed_in(stack: Stack, email: str) -> dict[str, str]:
+    """Sign up on the worker's app and return the new account's auth headers."""
+    credentials = {"email": email, "password": PASSWORD}
+    signup = stack.client.post("/api/v1/auth/signup", json=credentials | {"name": "Ex"})
+    assert signup.status_code == 201
+    tokens = stack.client.post("/api/v1/auth/login", json=credentials).get_json()
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
 def test_an_export_through_a_real_worker(stack: Stack) -> None:
-    email = "exporter@example.com"
-    stack.client.post(
-        "/api/v1/auth/signup", json={"email": email, "password": PASSWORD, "name": "Ex"}
-    )
-    tokens = stack.client.post(
-        "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
-    ).get_json()
-    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    headers = signed_in(stack, "exporter@example.com")
     stack.client.post("/api/v1/books", json=SHELF[0], headers=headers)
     _job_id, location = export(stack.client, headers, "json")
 
@@ -98,14 +100,7 @@ def test_an_export_through_a_real_worker(stack: Stack) -> None:
 
 
 def test_running_an_export_twice_changes_nothing(stack: Stack) -> None:
-    email = "twice-export@example.com"
-    stack.client.post(
-        "/api/v1/auth/signup", json={"email": email, "password": PASSWORD, "name": "Tw"}
-    )
-    tokens = stack.client.post(
-        "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
-    ).get_json()
-    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    headers = signed_in(stack, "twice-export@example.com")
     job_id, location = export(stack.client, headers, "json")
     wait_for(lambda: stack.client.get(location, headers=headers).get_json()["state"] == "SUCCESS")
     first = stack.client.get(location, headers=headers).get_json()
