@@ -39,23 +39,24 @@ def test_wrong_method_is_a_405_problem_with_allow(client: FlaskClient) -> None:
     assert response.json["title"] == "Method Not Allowed"
 
 
-@pytest.fixture
-def crashing_app() -> Flask:
+def raising_app(error: Exception) -> Flask:
+    """An app with a test-only route, /raise, whose view fails with ``error``."""
     app = create_app(make_settings(database_url="sqlite://"))
 
-    @app.get("/boom")
-    def boom() -> str:
-        raise RuntimeError("database password is hunter2")
+    @app.route("/raise", methods=["GET", "POST"])
+    def fail() -> str:
+        raise error
 
     return app
 
 
 @pytest.mark.no_shared_db
 def test_unhandled_exception_is_a_500_problem_that_hides_the_text(
-    crashing_app: Flask, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    app = raising_app(RuntimeError("database password is hunter2"))
     with caplog.at_level(logging.ERROR):
-        response = crashing_app.test_client().get("/boom", headers={"X-Request-ID": "req-500"})
+        response = app.test_client().get("/raise", headers={"X-Request-ID": "req-500"})
     assert response.status_code == 500
     assert response.content_type == "application/problem+json"
     assert b"hunter2" not in response.data
@@ -166,23 +167,13 @@ def test_the_limit_follows_the_setting() -> None:
     assert response.status_code == 413
 
 
-@pytest.fixture
-def conflicting_app() -> Flask:
-    app = create_app(make_settings(database_url="sqlite://"))
-
-    @app.post("/conflict")
-    def conflict() -> str:
-        raise IntegrityError("INSERT ...", {}, Exception("UNIQUE constraint failed: t.email"))
-
-    return app
-
-
 @pytest.mark.no_shared_db
 def test_an_unchecked_integrity_error_is_a_409_problem_not_a_500(
-    conflicting_app: Flask, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    app = raising_app(IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed: t.email")))
     with caplog.at_level(logging.WARNING):
-        response = conflicting_app.test_client().post("/conflict")
+        response = app.test_client().post("/raise")
     assert response.status_code == 409
     assert response.content_type == "application/problem+json"
     assert response.get_json()["detail"] == "The request conflicts with data already stored."
@@ -239,13 +230,8 @@ def test_rule_specific_errors_are_documented_where_they_apply(client: FlaskClien
 
 @pytest.mark.no_shared_db
 def test_a_value_the_database_cannot_store_is_a_422_not_a_500() -> None:
-    app = create_app(make_settings(database_url="sqlite://"))
-
-    @app.get("/unstorable")
-    def unstorable() -> str:
-        raise DataError("INSERT ...", {}, Exception("value too long for type character(13)"))
-
-    response = app.test_client().get("/unstorable")
+    app = raising_app(DataError("INSERT", {}, Exception("value too long for type character(13)")))
+    response = app.test_client().get("/raise")
     assert response.status_code == 422
     assert response.content_type == "application/problem+json"
     assert b"character(13)" not in response.data

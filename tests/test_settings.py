@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from app import create_app
 from app.settings import ServerSettings, Settings, load_settings, normalize_database_url
+from tests.conftest import make_settings
 
 STRONG = "x" * 40
 
@@ -188,3 +190,19 @@ def test_env_example_secrets_are_refused_in_production(
         Settings(_env_file=project_root / ".env.example")
     bad = {e["loc"][0] for e in error.value.errors()}
     assert bad == {"secret_key", "jwt_secret_key", "celery_broker_url"}
+
+
+@pytest.mark.no_shared_db
+def test_only_configured_origins_may_call_from_a_browser() -> None:
+    app = create_app(make_settings(database_url="sqlite://", cors_origins=["https://app.example"]))
+    client = app.test_client()
+    allowed = client.get("/livez", headers={"Origin": "https://app.example"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "X-Request-ID" in allowed.headers["Access-Control-Expose-Headers"]
+    other = client.get("/livez", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    unset = create_app(make_settings(database_url="sqlite://")).test_client()
+    assert (
+        "Access-Control-Allow-Origin"
+        not in unset.get("/livez", headers={"Origin": "https://app.example"}).headers
+    )
