@@ -1,4 +1,4 @@
-"""gunicorn settings, all from the environment (see ServerSettings in app/settings.py).
+"""gunicorn settings, all from the environment (see ServerSettings in app/core/settings.py).
 
 Settings are validated here, in the master, so a bad configuration stops the server with
 one message instead of a loop of failing workers.
@@ -8,8 +8,8 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from app.logging import configure_logging
-from app.settings import ServerSettings, Settings, load_settings
+from app.core.logging import configure_logging
+from app.core.settings import ServerSettings, Settings, load_settings
 
 _server = load_settings(ServerSettings)
 _app_settings = load_settings(Settings)

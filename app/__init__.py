@@ -12,16 +12,17 @@ from pydantic import SecretStr
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from app import cli, health
+from app import cli
 from app.auth.access import SECURITY_SCHEMES, init_token_checks
 from app.auth.views import auth_blp, users_blp
-from app.background import celery_init_app
 from app.books.views import blp as books_blp
-from app.errors import init_request_checks
-from app.extensions import api, db, jwt, limiter, migrate
+from app.core import health
+from app.core.background import celery_init_app
+from app.core.errors import init_request_checks
+from app.core.extensions import api, db, jwt, limiter, migrate
+from app.core.logging import configure_logging, init_request_logging
+from app.core.settings import DEVELOPMENT_SECRET, PROJECT_ROOT, Settings, load_settings
 from app.jobs import views as jobs
-from app.logging import configure_logging, init_request_logging
-from app.settings import DEVELOPMENT_SECRET, PROJECT_ROOT, Settings, load_settings
 
 SWAGGER_UI_ASSETS = "/docs/assets/"
 EXPOSED_HEADERS = ["X-Request-ID", "Location", "Link", "Retry-After"]

@@ -122,7 +122,7 @@ def utcnow() -> datetime:
 
 
 def stored(moment: datetime) -> datetime:
-    """The template stores naive UTC (app.extensions.UTCDateTime)."""
+    """The template stores naive UTC (app.core.extensions.UTCDateTime)."""
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 

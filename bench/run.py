@@ -212,7 +212,7 @@ def owned_redis_databases() -> Iterator[None]:
 
 def app_settings() -> Any:
     sys.path.insert(0, str(ROOT))
-    return importlib.import_module("app.settings")
+    return importlib.import_module("app.core.settings")
 
 
 def app_variables() -> set[str]:

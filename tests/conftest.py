@@ -33,8 +33,8 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 
 from app import create_app
 from app.auth import service as auth_service
-from app.extensions import db
-from app.settings import Settings, normalize_database_url
+from app.core.extensions import db
+from app.core.settings import Settings, normalize_database_url
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 REDIS_TEST_DB = 13  # the Redis database number the suite owns for its broker messages

@@ -17,8 +17,8 @@ from app import create_app
 from app.auth.models import RevokedAccessToken, User
 from app.auth.service import hash_password
 from app.auth.tasks import RETRY_BACKOFF_BASE, retry_countdown, send_welcome_email
-from app.background import enqueue_after_commit
-from app.extensions import db, utcnow
+from app.core.background import enqueue_after_commit
+from app.core.extensions import db, utcnow
 from tests.conftest import PASSWORD, Mailbox, Stack, free_port, make_settings, wait_for
 
 

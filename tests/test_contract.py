@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.books.schemas import isbn_13_check_digit_ok
-from app.schemas import NO_NUL, VISIBLE_TEXT
+from app.core.schemas import NO_NUL, VISIBLE_TEXT
 from tests.conftest import Account, SignUp
 
 COMMITTED = json.loads((Path(__file__).parent.parent / "openapi.json").read_text())

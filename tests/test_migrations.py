@@ -11,7 +11,7 @@ from flask_migrate import check, downgrade, upgrade
 from sqlalchemy import inspect
 
 from app import create_app
-from app.extensions import db
+from app.core.extensions import db
 from tests.conftest import make_settings, throwaway_database
 
 pytestmark = pytest.mark.no_shared_db

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from app import create_app
-from app.settings import ServerSettings, Settings, load_settings, normalize_database_url
+from app.core.settings import ServerSettings, Settings, load_settings, normalize_database_url
 from tests.conftest import make_settings
 
 STRONG = "x" * 40

@@ -12,7 +12,7 @@ from flask_smorest import Blueprint, abort
 
 from app.auth.models import User
 from app.auth.service import InvalidToken, user_for_access_token
-from app.errors import problem
+from app.core.errors import problem
 
 SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"oauth2": []}]
 SECURITY_SCHEMES = {

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import Base, TimestampMixin, UTCDateTime
+from app.core.extensions import Base, TimestampMixin, UTCDateTime
 
 
 class Role(enum.StrEnum):

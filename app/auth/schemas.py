@@ -8,8 +8,8 @@ import marshmallow as ma
 from email_validator import EmailNotValidError, validate_email
 
 from app.auth.models import Role
-from app.pagination import PageSchema
-from app.schemas import StrictBoolean, TrimmedString
+from app.core.pagination import PageSchema
+from app.core.schemas import StrictBoolean, TrimmedString
 
 PASSWORD_LENGTH = ma.validate.Length(min=8, max=128)  # NIST SP 800-63B; no composition rules
 

@@ -23,9 +23,9 @@ from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import RefreshToken, RevokedAccessToken, Role, TokenFamily, User
 from app.auth.tasks import send_welcome_email
-from app.background import enqueue_after_commit
-from app.extensions import db, utcnow
-from app.settings import current_settings
+from app.core.background import enqueue_after_commit
+from app.core.extensions import db, utcnow
+from app.core.settings import current_settings
 
 log = logging.getLogger(__name__)
 

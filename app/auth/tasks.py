@@ -12,8 +12,8 @@ from celery.utils.time import get_exponential_backoff_interval
 from sqlalchemy import delete
 
 from app.auth.models import RevokedAccessToken, TokenFamily, User
-from app.extensions import db, utcnow
-from app.mail import send_mail
+from app.core.extensions import db, utcnow
+from app.core.mail import send_mail
 
 log = logging.getLogger(__name__)
 

@@ -25,10 +25,10 @@ from app.auth.schemas import (
     UserPageSchema,
     UserSchema,
 )
-from app.errors import problem
-from app.extensions import limiter
-from app.pagination import Page, PageArgsSchema, link_header, paginate
-from app.settings import current_settings
+from app.core.errors import problem
+from app.core.extensions import limiter
+from app.core.pagination import Page, PageArgsSchema, link_header, paginate
+from app.core.settings import current_settings
 
 auth_blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign-up and tokens")
 users_blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Accounts")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import Base, TimestampMixin
+from app.core.extensions import Base, TimestampMixin
 
 
 class Book(TimestampMixin, Base):

@@ -8,8 +8,8 @@ from typing import Any
 
 import marshmallow as ma
 
-from app.pagination import PageArgsSchema, PageSchema
-from app.schemas import StrictInteger, StrictSchema, Text, TrimmedString
+from app.core.pagination import PageArgsSchema, PageSchema
+from app.core.schemas import StrictInteger, StrictSchema, Text, TrimmedString
 
 EARLIEST_YEAR = 1450  # Gutenberg's press
 SORT_KEYS = ["title", "created_at", "published_year"]

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import User
 from app.books.models import Book
-from app.extensions import db
+from app.core.extensions import db
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from celery import shared_task
 from sqlalchemy import select
 
 from app.books.models import Book
-from app.extensions import db
+from app.core.extensions import db
 from app.jobs.models import Job
 from app.jobs.service import run_job
 

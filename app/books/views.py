@@ -20,10 +20,10 @@ from app.books.schemas import (
     ExportRequestSchema,
 )
 from app.books.tasks import export_books
+from app.core.pagination import Page, link_header, paginate
 from app.jobs.models import Job
 from app.jobs.schemas import JobSchema
 from app.jobs.service import start_job
-from app.pagination import Page, link_header, paginate
 
 blp = Blueprint("books", __name__, url_prefix="/api/v1/books", description="Your books")
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import Base, TimestampMixin
+from app.core.extensions import Base, TimestampMixin
 
 
 class JobState(enum.StrEnum):

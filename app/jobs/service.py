@@ -12,8 +12,8 @@ from flask_smorest import abort
 from sqlalchemy import select
 
 from app.auth.models import User
-from app.background import enqueue_after_commit
-from app.extensions import db
+from app.core.background import enqueue_after_commit
+from app.core.extensions import db
 from app.jobs.models import Job, JobState
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from app.auth.models import User
-from app.extensions import db
+from app.core.extensions import db
 from tests.conftest import TEST_SECRET, SignUp
 
 ME = "/api/v1/users/me"

@@ -9,7 +9,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from app.auth.models import RevokedAccessToken, Role, TokenFamily, User
-from app.extensions import db, utcnow
+from app.core.extensions import db, utcnow
 from tests.conftest import SignUp
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.auth.models import User
 from app.auth.service import PASSWORD_HASHER
-from app.extensions import db
+from app.core.extensions import db
 from tests.conftest import PASSWORD, SignUp
 
 

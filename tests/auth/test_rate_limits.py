@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.extensions import limiter
+from app.core.extensions import limiter
 from tests.conftest import make_settings
 
 REDIS_LIMITS_DB = 14  # the Redis database number these tests own for rate-limit counters

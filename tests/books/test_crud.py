@@ -8,7 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.books.models import Book
-from app.extensions import db
+from app.core.extensions import db
 from tests.books.conftest import BOOKS, AddBook
 from tests.conftest import SignUp
 

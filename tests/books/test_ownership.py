@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, select
 
 from app.auth.models import User
 from app.books.models import Book
-from app.extensions import db
+from app.core.extensions import db
 from tests.books.conftest import BOOKS, AddBook
 from tests.conftest import SignUp
 

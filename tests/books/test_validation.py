@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.books import schemas, service
 from app.books.models import Book
-from app.extensions import db
+from app.core.extensions import db
 from tests.books.conftest import BOOKS, ISBNS, AddBook
 from tests.conftest import Account, SignUp
 

@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from app import create_app
-from app.extensions import db
+from app.core.extensions import db
 from tests.conftest import make_settings
 
 TIMEOUT_MS = 15_000

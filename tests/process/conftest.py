@@ -35,7 +35,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from app import create_app
-from app.extensions import db
+from app.core.extensions import db
 from tests.conftest import PASSWORD, free_port, make_settings, throwaway_database
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

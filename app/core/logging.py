@@ -15,7 +15,7 @@ from contextvars import ContextVar
 import ecs_logging
 from flask import Flask, Response, g, request
 
-from app.settings import Settings
+from app.core.settings import Settings
 
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID_FIELD = "http.request.id"  # the ECS field name, also the LogRecord attribute

@@ -11,7 +11,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from app.errors import ProblemApi
+from app.core.errors import ProblemApi
 
 # Named constraints make migrations portable and reversible on every database.
 NAMING_CONVENTION = {

@@ -10,7 +10,7 @@ import marshmallow as ma
 from flask import request
 from sqlalchemy import Select, func, select
 
-from app.extensions import db
+from app.core.extensions import db
 
 MAX_PAGE_SIZE = 100
 MAX_PAGE = 2**31 - 1  # keeps OFFSET within every database's integer range

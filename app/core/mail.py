@@ -7,7 +7,7 @@ import smtplib
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
-from app.settings import current_settings
+from app.core.settings import current_settings
 
 log = logging.getLogger(__name__)
 

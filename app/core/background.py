@@ -23,9 +23,9 @@ from kombu import Connection
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
-from app.extensions import db
-from app.logging import request_id_var
-from app.settings import Settings
+from app.core.extensions import db
+from app.core.logging import request_id_var
+from app.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from kombu.exceptions import KombuError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.background import check_broker
-from app.errors import problem
-from app.extensions import db
-from app.settings import PROJECT_ROOT, current_settings
+from app.core.background import check_broker
+from app.core.errors import problem
+from app.core.extensions import db
+from app.core.settings import PROJECT_ROOT, current_settings
 
 log = logging.getLogger(__name__)
 blp = Blueprint("health", __name__, description="Process health and identity")

@@ -1,0 +1,1 @@
+"""Cross-cutting infrastructure: one short module per concern, shared by every domain."""
