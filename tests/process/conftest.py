@@ -43,10 +43,13 @@ VENV_BIN = Path(sys.executable).parent  # the interpreter running the tests, not
 
 # A Redis database number of these tests' own, emptied before and after each test that uses it:
 # the rest of the suite uses 13 and 14, bench/ 11 and 12.
-REDIS_URL = "redis://127.0.0.1:6379/15"
+# The server is TEST_REDIS_SERVER's (default this machine's), so checkouts that run the suite at
+# the same time can each point at a Redis of their own.
+REDIS_SERVER = os.environ.get("TEST_REDIS_SERVER", "redis://127.0.0.1:6379").rstrip("/")
+REDIS_URL = f"{REDIS_SERVER}/15"
 # Tests that kill workers leave unacknowledged messages behind, which Redis may hand out
 # again later: they get a database of their own so no other test's worker runs them.
-KILLED_WORKERS_REDIS_URL = "redis://127.0.0.1:6379/10"
+KILLED_WORKERS_REDIS_URL = f"{REDIS_SERVER}/10"
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
 SECRET = "process-test-secret-0f6c1e2d9a8b7c6d5e4f3a2b1c0d"
