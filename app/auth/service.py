@@ -185,27 +185,37 @@ def log_in(email: str, password: str) -> TokenPair | None:
 
 
 def rotate(refresh_token: str) -> TokenPair:
-    """Spend a refresh token for a new pair in the same family; a reused one ends the family."""
+    """Spend a refresh token for a new pair in the same family; a reused one ends the family.
+
+    Spending is one conditional UPDATE, the transaction's first statement: of any number of
+    racing copies the database lets exactly one match, and the others count as reuse. Being
+    first, it also takes SQLite's write lock before any read, so a racing copy waits for the
+    lock (busy_timeout) instead of failing on a stale snapshot.
+    """
     claims = decode_token(refresh_token)
     if claims.get("type") != "refresh":
         raise InvalidToken("an access token was presented as a refresh token")
+    spent = db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.jti == claims["jti"], RefreshToken.spent_at.is_(None))
+        .values(spent_at=utcnow())
+    )
     row = db.session.execute(
-        select(RefreshToken, TokenFamily, User)
-        .join(TokenFamily, RefreshToken.family_id == TokenFamily.id)
+        select(TokenFamily, User)
+        .join(RefreshToken, RefreshToken.family_id == TokenFamily.id)
         .join(User, TokenFamily.user_id == User.id)
         .where(RefreshToken.jti == claims["jti"])
     ).one_or_none()
     if row is None:
         raise InvalidToken("unknown refresh token")
-    token, family, user = row
+    family, user = row
     if family.revoked_at is not None or not user.is_active:
         raise InvalidToken("this sign-in has ended")
-    if token.spent_at is not None:
+    if spent.rowcount != 1:  # type: ignore[attr-defined]
         family.revoked_at = utcnow()
         db.session.commit()
         log.warning("refresh token reused; sign-in revoked", extra={"user.id": user.id})
         raise InvalidToken("refresh token reuse detected; sign in again")
-    token.spent_at = utcnow()
     pair = _issue_pair(user, family)
     db.session.commit()
     return pair
