@@ -19,7 +19,7 @@ from app.books.views import blp as books_blp
 from app.core import health
 from app.core.background import celery_init_app
 from app.core.errors import init_request_checks
-from app.core.extensions import api, db, jwt, limiter, migrate
+from app.core.extensions import api, db, jwt, limiter
 from app.core.logging import configure_logging, init_request_logging
 from app.core.settings import DEVELOPMENT_SECRET, PROJECT_ROOT, Settings, load_settings
 from app.jobs import views as jobs
@@ -28,8 +28,12 @@ SWAGGER_UI_ASSETS = "/docs/assets/"
 EXPOSED_HEADERS = ["X-Request-ID", "Location", "Link", "Retry-After"]
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build the application; with no ``settings``, read them from the environment."""
+def create_app(settings: Settings | None = None, *, migrations: bool = True) -> Flask:
+    """Build the application; with no ``settings``, read them from the environment.
+
+    ``migrations=False`` leaves out ``flask db`` and with it Alembic: the web and worker
+    processes never migrate, and importing Alembic costs each of them time and memory.
+    """
     settings = settings or load_settings(Settings)
     configure_logging(settings)
 
@@ -39,7 +43,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     ensure_sqlite_folder(settings)
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    if migrations:
+        init_migrations(app)
     with app.app_context():
         prepare_engine(db.engine)
     api.init_app(app)
@@ -59,6 +64,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         api.register_blueprint(blueprint)
     cli.register(app)
     return app
+
+
+def init_migrations(app: Flask) -> None:
+    from flask_migrate import Migrate  # only admin processes pay for importing Alembic
+
+    Migrate(app, db, directory=str(PROJECT_ROOT / "migrations"))
 
 
 def flask_config(settings: Settings) -> dict[str, Any]:

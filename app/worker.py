@@ -2,4 +2,4 @@
 
 from app import create_app
 
-celery_app = create_app().extensions["celery"]
+celery_app = create_app(migrations=False).extensions["celery"]

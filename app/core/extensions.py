@@ -6,7 +6,6 @@ from typing import Any
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -58,7 +57,6 @@ class TimestampMixin:
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 api = ProblemApi()
 jwt = JWTManager()
 limiter = Limiter(key_func=get_remote_address)

@@ -1,0 +1,55 @@
+"""Web and worker processes start fast and stay small: they load no part they do not use.
+
+Alembic serves only `flask db`; an optional feature's packages load only when it is on. Each
+of these costs every worker import time at start and memory for its whole life.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.process.conftest import ONE_OFF_TIMEOUT, environment, flask_command
+
+pytestmark = pytest.mark.no_shared_db
+
+# Packages the serving processes must not import with the default settings.
+NOT_LOADED = ("alembic", "flask_migrate", "sentry_sdk", "opentelemetry.sdk")
+
+
+def loaded_packages(module: str, database: Path) -> list[str]:
+    code = (
+        f"import sys, {module}; "
+        f"print(' '.join(name for name in {NOT_LOADED!r} if name in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=environment(DATABASE_URL=f"sqlite:///{database}"),
+        capture_output=True,
+        text=True,
+        timeout=ONE_OFF_TIMEOUT,
+        check=True,
+    )
+    return done.stdout.split()
+
+
+@pytest.mark.parametrize("entry_point", ["app.wsgi", "app.worker"])
+def test_the_web_and_worker_processes_load_neither_migrations_nor_optional_parts(
+    entry_point: str, tmp_path: Path
+) -> None:
+    assert loaded_packages(entry_point, tmp_path / "barah.db") == []
+
+
+def test_the_release_step_still_has_its_migration_commands(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*flask_command("db", "--help")],
+        env=environment(DATABASE_URL=f"sqlite:///{tmp_path / 'barah.db'}"),
+        capture_output=True,
+        text=True,
+        timeout=ONE_OFF_TIMEOUT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "upgrade" in done.stdout
