@@ -19,7 +19,7 @@ MARIADB_URL ?= mysql://root@127.0.0.1:3306/test
 REDIS_URL ?= redis://127.0.0.1:6379/0
 RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: help run test test-services test-matrix lint fmt migrate revision openapi browsers container-check ci worker beat bench
+.PHONY: help run test test-services test-matrix lint fmt migrate revision openapi browsers container-check ci worker beat bench bench-smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -72,14 +72,18 @@ worker: .venv/.synced ## a Celery worker (needs CELERY_BROKER_URL, e.g. redis://
 beat: .venv/.synced ## the Celery scheduler for periodic tasks
 	$(RUN) celery -q -A app.worker beat --schedule $(CURDIR)/instance/celerybeat-schedule
 
-bench: .venv/.synced ## load benchmarks: template vs bare Flask vs raw WSGI (PostgreSQL, Redis, wrk)
+bench: .venv/.synced ## load benchmark: the template against a bare Flask baseline (bench/README.md)
 	@command -v wrk >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
 	  else \
 	    echo "wrk is missing: sudo apt-get install wrk" >&2; exit 1; \
 	  fi; }
-	BENCH_PG_URL=$(PG_URL) BENCH_REDIS_URL=$(REDIS_URL) $(RUN) python bench/run.py $(BENCH_ARGS)
+	BENCH_PG_URL=$${BENCH_PG_URL:-$(PG_URL)} BENCH_REDIS_URL=$${BENCH_REDIS_URL:-$(REDIS_URL)} \
+	  $(RUN) python bench/run.py $(BENCH_ARGS)
+
+bench-smoke: ## one short round of the benchmark: fails on errors, never on numbers
+	$(MAKE) --no-print-directory bench BENCH_ARGS="--smoke"
 
 openapi: .venv/.synced ## rewrite the committed openapi.json from the code
 	$(RUN) flask openapi write openapi.json
@@ -96,4 +100,4 @@ container-check: .venv/.synced ## hadolint, compose and workflow schemas, build 
 	bash scripts/container-check.sh
 
 ci: export CI := true
-ci: lint browsers test test-matrix container-check ## what .ci/run runs; a missing service fails
+ci: lint browsers test test-matrix bench-smoke container-check ## what .ci/run runs; a missing service fails
