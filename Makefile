@@ -19,7 +19,7 @@ MARIADB_URL ?= mysql://root@127.0.0.1:3306/test
 REDIS_URL ?= redis://127.0.0.1:6379/0
 RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: help run test test-services test-matrix lint fmt migrate revision openapi browsers container-check ci worker beat bench bench-smoke
+.PHONY: help run test test-services test-matrix lint fmt migrate revision openapi browsers prometheus promtool container-check ci worker beat bench bench-smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -96,8 +96,20 @@ browsers: ## install Debian's chromium for the browser tests when it is missing
 	    echo "chromium is missing: sudo apt-get install chromium" >&2; exit 1; \
 	  fi; }
 
+prometheus: ## install Debian's prometheus (server and promtool) when missing, for its tests
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; \
+	  else \
+	    echo "prometheus is missing: sudo apt-get install prometheus" >&2; exit 1; \
+	  fi; }
+
+promtool: prometheus ## check deploy/prometheus/: the alert rules and the example scrape config
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool check config deploy/prometheus/prometheus.yml
+
 container-check: .venv/.synced ## hadolint, compose and workflow schemas, build and run the image with podman
 	bash scripts/container-check.sh
 
 ci: export CI := true
-ci: lint browsers test test-matrix bench-smoke container-check ## what .ci/run runs; a missing service fails
+ci: lint browsers promtool test test-matrix bench-smoke container-check ## what .ci/run runs; a missing service fails

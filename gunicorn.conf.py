@@ -8,11 +8,14 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
+from app.core import telemetry
 from app.core.logging import configure_logging
 from app.core.settings import ServerSettings, Settings, load_settings
 
 _server = load_settings(ServerSettings)
 _app_settings = load_settings(Settings)
+if _app_settings.metrics_port == _server.port:
+    raise SystemExit("Barah cannot start: METRICS_PORT must differ from the public PORT.")
 
 wsgi_app = "app.wsgi:app"
 bind = f"{_server.host}:{_server.port}"
@@ -43,3 +46,18 @@ class AppLogger(Logger):  # type: ignore[misc]
 
 
 logger_class = AppLogger
+
+
+# Metrics (METRICS_PORT): workers write to a folder the master creates before forking them;
+# the master serves the sum on METRICS_PORT and forgets the live gauges of workers that exit.
+def on_starting(_server_: Any) -> None:
+    if _app_settings.metrics_port:
+        telemetry.own_metrics_directory()
+
+
+def when_ready(_server_: Any) -> None:
+    telemetry.serve_metrics(_app_settings, _server.host)
+
+
+def child_exit(_server_: Any, worker: Any) -> None:
+    telemetry.process_exited(worker.pid)

@@ -16,7 +16,7 @@ from app import cli
 from app.auth.access import SECURITY_SCHEMES, init_token_checks
 from app.auth.views import auth_blp, users_blp
 from app.books.views import blp as books_blp
-from app.core import health
+from app.core import health, telemetry
 from app.core.background import celery_init_app
 from app.core.errors import init_request_checks
 from app.core.extensions import api, db, jwt, limiter
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, *, migrations: bool = True) -> 
     init_token_checks(app, jwt)
     limiter.init_app(app)
     celery_init_app(app, settings)
+    telemetry.init_app(app, settings)
     init_request_logging(app)
     init_request_checks(app)
     if settings.cors_origins:

@@ -194,6 +194,14 @@ class Settings(BaseSettings):
         default="Barah <no-reply@example.com>", description="Sender of outgoing mail."
     )
 
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of the Prometheus /metrics endpoint (web: every gunicorn worker "
+        "aggregated; worker: its tasks). Never the public PORT. Unset: no metrics.",
+    )
+
     @field_validator("secret_key", "jwt_secret_key")
     @classmethod
     def _strong_secret_in_production(
