@@ -17,7 +17,7 @@ from tests.process.conftest import ONE_OFF_TIMEOUT, environment, flask_command
 pytestmark = pytest.mark.no_shared_db
 
 # Packages the serving processes must not import with the default settings.
-NOT_LOADED = ("alembic", "flask_migrate", "sentry_sdk", "opentelemetry.sdk")
+NOT_LOADED = ("alembic", "flask_migrate", "sentry_sdk", "opentelemetry.sdk", "prometheus_client")
 
 
 def loaded_packages(module: str, database: Path) -> list[str]:
