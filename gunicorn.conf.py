@@ -10,12 +10,13 @@ from gunicorn.glogging import Logger
 
 from app.core import telemetry
 from app.core.logging import configure_logging
-from app.core.settings import ServerSettings, Settings, load_settings
+from app.core.settings import ServerSettings, Settings, check_web_server, load_settings
 
 _server = load_settings(ServerSettings)
 _app_settings = load_settings(Settings)
 if _app_settings.metrics_port == _server.port:
     raise SystemExit("Barah cannot start: METRICS_PORT must differ from the public PORT.")
+check_web_server(_app_settings, _server)
 
 wsgi_app = "app.wsgi:app"
 bind = f"{_server.host}:{_server.port}"
@@ -31,7 +32,12 @@ loglevel = _app_settings.log_level.lower()
 # gunicorn's control socket lives in $HOME, shared by every master of a user: two servers on
 # one machine would replace each other's. Nothing here uses gunicornc.
 control_socket_disable = True
-forwarded_allow_ips = "127.0.0.1,::1"
+# The app reads X-Forwarded-* itself (TRUSTED_PROXIES hops, from FORWARDED_ALLOW_IPS peers;
+# app/core/edge.py). gunicorn trusts the same peers, or none without a trusted proxy, and
+# leaves the scheme to the app: its own reading of X-Forwarded-Proto ignores the hop count,
+# so the two could disagree behind more than one proxy.
+forwarded_allow_ips = _app_settings.forwarded_allow_ips if _app_settings.trusted_proxies else ""
+secure_scheme_headers: dict[str, str] = {}
 
 
 class AppLogger(Logger):  # type: ignore[misc]

@@ -18,6 +18,7 @@ from app.auth.views import auth_blp, users_blp
 from app.books.views import blp as books_blp
 from app.core import health, telemetry
 from app.core.background import celery_init_app
+from app.core.edge import init_edge
 from app.core.errors import init_request_checks
 from app.core.extensions import api, db, jwt, limiter
 from app.core.logging import configure_logging, init_request_logging
@@ -55,12 +56,14 @@ def create_app(settings: Settings | None = None, *, migrations: bool = True) -> 
     telemetry.init_app(app, settings)
     init_request_logging(app)
     init_request_checks(app)
+    init_edge(app, settings)
     if settings.cors_origins:
         CORS(app, origins=settings.cors_origins, expose_headers=EXPOSED_HEADERS)
 
     for name, scheme in SECURITY_SCHEMES.items():
         api.spec.components.security_scheme(name, scheme)
-    app.register_blueprint(swagger_ui_assets())
+    if settings.docs_enabled:
+        app.register_blueprint(swagger_ui_assets())
     for blueprint in (health.blp, auth_blp, users_blp, books_blp, jobs.blp):
         api.register_blueprint(blueprint)
     cli.register(app)
@@ -103,7 +106,8 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         "API_TITLE": "Barah",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.1.0",
-        "OPENAPI_URL_PREFIX": "/",
+        # None: no /openapi.json and no /docs (`flask openapi write` still works).
+        "OPENAPI_URL_PREFIX": "/" if settings.docs_enabled else None,
         "OPENAPI_JSON_PATH": "openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "/docs",
         "OPENAPI_SWAGGER_UI_URL": SWAGGER_UI_ASSETS,

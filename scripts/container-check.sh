@@ -293,10 +293,20 @@ if ! is_loopback "$CELERY_BROKER_URL"; then
   summary
 fi
 export CELERY_BROKER_URL
+# Production refuses per-process rate-limit counters with two workers: they share Redis.
+RATELIMIT_STORAGE_URI=${CONTAINER_CHECK_RATELIMIT_URL:-redis://127.0.0.1:6379/15}
+if ! is_loopback "$RATELIMIT_STORAGE_URI"; then
+  fail "rate-limit storage $RATELIMIT_STORAGE_URI is not a loopback address"
+  summary
+fi
+# Production requires somewhere for mail to go; this check sends none.
+SMTP_URL=smtp://127.0.0.1:25
+export RATELIMIT_STORAGE_URI SMTP_URL
 
 # Host networking reaches the database on loopback; HOST keeps gunicorn on loopback too.
 run_env=(--network host -e APP_ENV=production -e SECRET_KEY -e JWT_SECRET_KEY -e DATABASE_URL
-  -e CELERY_BROKER_URL -e HOST=127.0.0.1 -e WEB_CONCURRENCY=2 "${DB_VOLUME[@]}")
+  -e CELERY_BROKER_URL -e RATELIMIT_STORAGE_URI -e SMTP_URL -e HOST=127.0.0.1
+  -e WEB_CONCURRENCY=2 "${DB_VOLUME[@]}")
 if podman run --rm "${run_env[@]}" "$IMAGE" flask --app app db upgrade \
   >"$WORK/migrate.log" 2>&1; then
   if [[ $DB_MODE == postgresql ]]; then

@@ -11,14 +11,20 @@ import pytest
 from pydantic import ValidationError
 
 from app import create_app
-from app.core.settings import ServerSettings, Settings, load_settings, normalize_database_url
+from app.core.settings import (
+    ServerSettings,
+    Settings,
+    check_web_server,
+    load_settings,
+    normalize_database_url,
+)
 from tests.conftest import make_settings
 
 STRONG = "x" * 40
 
 
 def production(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
-    for name in ("SECRET_KEY", "JWT_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL"):
+    for name in ("SECRET_KEY", "JWT_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "SMTP_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("APP_ENV", "production")
     for name, value in env.items():
@@ -62,7 +68,13 @@ def test_production_refuses_weak_secrets(
 def test_every_bad_variable_is_named_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     production(monkeypatch, SECRET_KEY="short", DATABASE_URL="not a url")
     message = refusal(monkeypatch)
-    for variable in ("SECRET_KEY", "JWT_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL"):
+    for variable in (
+        "SECRET_KEY",
+        "JWT_SECRET_KEY",
+        "DATABASE_URL",
+        "CELERY_BROKER_URL",
+        "SMTP_URL",
+    ):
         assert f"\n  {variable}: " in message
 
 
@@ -93,6 +105,7 @@ def test_production_with_strong_secrets_starts(monkeypatch: pytest.MonkeyPatch) 
         JWT_SECRET_KEY="y" * 40,
         DATABASE_URL="postgres://app:pw@db.internal:5432/app",
         CELERY_BROKER_URL="redis://cache.internal:6379/0",
+        SMTP_URL="smtps://mailer:pw@smtp.internal",
     )
     settings = Settings(_env_file=None)
     assert settings.effective_log_format == "json"
@@ -189,7 +202,7 @@ def test_env_example_secrets_are_refused_in_production(
     with pytest.raises(ValidationError) as error:
         Settings(_env_file=project_root / ".env.example")
     bad = {e["loc"][0] for e in error.value.errors()}
-    assert bad == {"secret_key", "jwt_secret_key", "celery_broker_url"}
+    assert bad == {"secret_key", "jwt_secret_key", "celery_broker_url", "smtp_url"}
 
 
 @pytest.mark.no_shared_db
@@ -206,3 +219,89 @@ def test_only_configured_origins_may_call_from_a_browser() -> None:
         "Access-Control-Allow-Origin"
         not in unset.get("/livez", headers={"Origin": "https://app.example"}).headers
     )
+
+
+def test_a_mistyped_rate_limit_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RATELIMIT_AUTH", "10 per minit")
+    message = refusal(monkeypatch)
+    assert "RATELIMIT_AUTH: '10 per minit' is not a rate limit" in message
+
+
+def test_access_tokens_must_expire_before_refresh_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWT_ACCESS_TOKEN_EXPIRES", "3600")
+    monkeypatch.setenv("JWT_REFRESH_TOKEN_EXPIRES", "3600")
+    message = refusal(monkeypatch)
+    assert (
+        "JWT_REFRESH_TOKEN_EXPIRES: must be longer than JWT_ACCESS_TOKEN_EXPIRES (3600)" in message
+    )
+
+
+def test_a_missing_smtp_ca_file_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SMTP_CA_FILE", str(tmp_path / "absent.pem"))
+    assert "SMTP_CA_FILE: " in refusal(monkeypatch)
+
+
+def test_proxy_addresses_must_be_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.0/8, proxy.local")
+    message = refusal(monkeypatch)
+    assert "FORWARDED_ALLOW_IPS: 'proxy.local' is not an IP address or network" in message
+
+
+def production_server_env(project_root: Path, **variables: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RATELIMIT_", "WEB_"))}
+    env.update(
+        APP_ENV="production",
+        PYTHONPATH=str(project_root),
+        SECRET_KEY=STRONG,
+        JWT_SECRET_KEY=STRONG,
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/15",
+        SMTP_URL="smtp://127.0.0.1:25",
+        **variables,
+    )
+    return env
+
+
+def test_production_refuses_per_process_rate_limits_for_several_workers(
+    project_root: Path, tmp_path: Path
+) -> None:
+    """Each of three workers would count to the limit on its own: three times the limit."""
+    result = subprocess.run(  # noqa: S603 - fixed command line
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            f"{project_root}/gunicorn.conf.py",
+            "--check-config",
+        ],
+        cwd=tmp_path,
+        env=production_server_env(project_root, WEB_CONCURRENCY="3"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "RATELIMIT_STORAGE_URI: memory:// counts per process" in result.stderr
+    assert "WEB_CONCURRENCY=3" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    "fix",
+    [
+        {"RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/14"},
+        {"RATELIMIT_ENABLED": "false"},
+        {"WEB_CONCURRENCY": "1"},
+    ],
+    ids=["shared-storage", "limits-off", "one-worker"],
+)
+def test_shared_counters_or_one_worker_or_no_limits_may_start(
+    monkeypatch: pytest.MonkeyPatch, project_root: Path, fix: dict[str, str]
+) -> None:
+    for name in ("RATELIMIT_STORAGE_URI", "RATELIMIT_ENABLED"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in production_server_env(project_root, WEB_CONCURRENCY="3").items():
+        monkeypatch.setenv(name, value)
+    for name, value in fix.items():
+        monkeypatch.setenv(name, value)
+    check_web_server(Settings(_env_file=None), ServerSettings(_env_file=None))

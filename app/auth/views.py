@@ -70,7 +70,7 @@ class Signup(MethodView):
     def post(self, data: dict[str, str]) -> tuple[User, int, dict[str, str]]:
         """Create an account."""
         user = service.sign_up(**data)
-        return user, 201, {"Location": url_for("users.Me")}
+        return user, 201, {"Location": url_for("users.Me"), "Cache-Control": "no-store"}
 
 
 @auth_blp.route("/login")

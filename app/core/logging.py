@@ -98,6 +98,8 @@ def init_request_logging(app: Flask) -> None:
                 "http.request.method": request.method,
                 "url.path": request.path,
                 "http.response.status_code": response.status_code,
+                # The client's address, behind trusted proxies the one they forwarded.
+                "client.ip": request.remote_addr,
                 "event.duration": int(duration * 1e9),
                 REQUEST_ID_FIELD: request_id,
             },

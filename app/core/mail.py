@@ -1,13 +1,19 @@
-"""Outgoing mail over SMTP, configured by SMTP_URL; without it, messages go to the log."""
+"""Outgoing mail over SMTP, configured by SMTP_URL; without it (never in production), the log.
+
+TLS, implicit (smtps://) or by STARTTLS, always verifies the server's certificate and host
+name, against the system's CAs or SMTP_CA_FILE: the SMTP credentials and the mail itself go
+only to the server the URL names.
+"""
 
 from __future__ import annotations
 
 import logging
 import smtplib
+import ssl
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
-from app.core.settings import current_settings
+from app.core.settings import Settings, current_settings
 
 log = logging.getLogger(__name__)
 
@@ -17,14 +23,27 @@ def send_mail(message: EmailMessage) -> None:
     if "From" not in message:
         message["From"] = settings.mail_from
     if not settings.smtp_url:
+        # Production refuses to start without SMTP_URL, so a body is logged only elsewhere.
         log.info("mail not sent (SMTP_URL is unset):\n%s", message.as_string())
         return
     url = urlsplit(settings.smtp_url)
-    smtp_class = smtplib.SMTP_SSL if url.scheme == "smtps" else smtplib.SMTP
-    port = url.port or (465 if url.scheme == "smtps" else 587)
-    with smtp_class(url.hostname or "localhost", port, timeout=settings.smtp_timeout) as smtp:
+    host = url.hostname or "localhost"
+    smtp: smtplib.SMTP
+    if url.scheme == "smtps":
+        smtp = smtplib.SMTP_SSL(
+            host, url.port or 465, timeout=settings.smtp_timeout, context=tls_context(settings)
+        )
+    else:
+        smtp = smtplib.SMTP(host, url.port or 587, timeout=settings.smtp_timeout)
+    with smtp:
         if url.scheme == "smtp" and settings.smtp_starttls:
-            smtp.starttls()
+            # Raises SMTPNotSupportedError when the server offers no STARTTLS: no downgrade.
+            smtp.starttls(context=tls_context(settings))
         if url.username:
             smtp.login(unquote(url.username), unquote(url.password or ""))
         smtp.send_message(message)
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    """Certificate and host name checked, against SMTP_CA_FILE or the system's CAs."""
+    return ssl.create_default_context(cafile=settings.smtp_ca_file)

@@ -6,14 +6,16 @@ tests can run apps with different settings side by side.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 from flask import current_app
+from limits import parse_many
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
@@ -68,6 +70,10 @@ def normalize_database_url(raw: str) -> str:
     if backend != "sqlite" and not url.host:
         raise ValueError("a server database URL needs a host")
     return url.render_as_string(hide_password=False)
+
+
+def split_list(value: str) -> list[str]:
+    return [entry.strip() for entry in value.split(",") if entry.strip()]
 
 
 @cache
@@ -155,7 +161,8 @@ class Settings(BaseSettings):
     )
     ratelimit_auth: str = Field(
         default="10 per minute",
-        description="Limit per client IP on login, token, signup and refresh.",
+        description="Limit per client IP on login, token, signup and refresh, such as "
+        "'10 per minute' or '5/minute;100/day'.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", description="Minimum level of log events."
@@ -172,6 +179,20 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Comma-separated origins allowed to call the API from a browser.",
     )
+    trusted_proxies: int = Field(
+        default=0,
+        ge=0,
+        description="Number of proxies in front whose X-Forwarded-* headers are believed "
+        "(client address, scheme, host, port, path prefix). 0: the headers are ignored.",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1,::1",
+        description="Comma-separated addresses or networks of the nearest proxy, or *; "
+        "only their X-Forwarded-* headers count (with TRUSTED_PROXIES > 0).",
+    )
+    docs_enabled: bool = Field(
+        default=True, description="false hides /docs and /openapi.json (404)."
+    )
     max_content_length: int = Field(
         default=1024 * 1024, ge=1, description="Largest accepted request body, in bytes."
     )
@@ -179,16 +200,25 @@ class Settings(BaseSettings):
         default=15 * 60, ge=1, description="Access-token lifetime in seconds."
     )
     jwt_refresh_token_expires: int = Field(
-        default=14 * 24 * 3600, ge=1, description="Refresh-token lifetime in seconds."
+        default=14 * 24 * 3600,
+        ge=1,
+        description="Refresh-token lifetime in seconds; longer than the access token's.",
     )
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = Field(
         default="HS256", description="The only algorithm tokens are signed and accepted with."
     )
     smtp_url: str | None = Field(
         default=None,
-        description="smtp://user:pass@host:587 (smtps:// for TLS). Unset: mail is logged.",
+        validate_default=True,
+        description="smtp://user:pass@host:587 (smtps:// for TLS); required in production. "
+        "Unset elsewhere: mail is written to the log.",
     )
     smtp_starttls: bool = Field(default=True, description="Upgrade smtp:// with STARTTLS.")
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of the CAs that may sign the SMTP server's certificate. "
+        "Default: the system's CAs.",
+    )
     smtp_timeout: int = Field(default=10, ge=1, description="Seconds per SMTP operation.")
     mail_from: str = Field(
         default="Barah <no-reply@example.com>", description="Sender of outgoing mail."
@@ -227,9 +257,38 @@ class Settings(BaseSettings):
 
     @field_validator("smtp_url")
     @classmethod
-    def _smtp_scheme(cls, value: str | None) -> str | None:
+    def _smtp_scheme(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value and urlsplit(value).scheme not in ("smtp", "smtps"):
             raise ValueError("must start with smtp:// or smtps://")
+        if info.data.get("app_env") == "production" and not value:
+            raise ValueError("is required in production (mail must have somewhere to go)")
+        return value
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _readable_ca_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} is not a file")
+        return value
+
+    @field_validator("ratelimit_auth")
+    @classmethod
+    def _parsable_limit(cls, value: str) -> str:
+        # Flask-Limiter would log a bad limit per request and apply none: refuse it here.
+        try:
+            parse_many(value)
+        except ValueError as error:
+            raise ValueError(
+                f"{value!r} is not a rate limit ({error}); write e.g. '10 per minute'"
+            ) from None
+        return value
+
+    @field_validator("jwt_refresh_token_expires")
+    @classmethod
+    def _refresh_outlives_access(cls, value: int, info: ValidationInfo) -> int:
+        access = info.data.get("jwt_access_token_expires")
+        if access is not None and value <= access:
+            raise ValueError(f"must be longer than JWT_ACCESS_TOKEN_EXPIRES ({access})")
         return value
 
     @field_validator("database_url")
@@ -237,12 +296,21 @@ class Settings(BaseSettings):
     def _usable_database_url(cls, value: str) -> str:
         return normalize_database_url(value or default_sqlite_url())
 
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses_or_networks(cls, value: str) -> str:
+        for entry in split_list(value):
+            if entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
-        return value
+        return split_list(value) if isinstance(value, str) else value
 
     @property
     def effective_log_format(self) -> Literal["json", "console"]:
@@ -265,6 +333,14 @@ class Settings(BaseSettings):
     @property
     def database(self) -> URL:
         return make_url(self.database_url)
+
+    @property
+    def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None:
+        """The networks proxies may connect from; None means any (``*``)."""
+        entries = split_list(self.forwarded_allow_ips)
+        if "*" in entries:
+            return None
+        return [ipaddress.ip_network(entry, strict=False) for entry in entries]
 
 
 class ServerSettings(BaseSettings):
@@ -303,16 +379,35 @@ def describe_errors(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def refuse_to_start(problems: str) -> NoReturn:
+    raise SystemExit(
+        "Barah cannot start: the configuration is invalid.\n"
+        f"{problems}\n"
+        "Set these environment variables (see .env.example) and start again."
+    )
+
+
 def load_settings(settings_class: type[SettingsT]) -> SettingsT:
     """Read settings from the environment, or exit with one message naming every bad variable."""
     try:
         return settings_class()
     except ValidationError as error:
-        raise SystemExit(
-            "Barah cannot start: the configuration is invalid.\n"
-            f"{describe_errors(error)}\n"
-            "Set these environment variables (see .env.example) and start again."
-        ) from None
+        refuse_to_start(describe_errors(error))
+
+
+def check_web_server(settings: Settings, server: ServerSettings) -> None:
+    """Rules that need both: the web server's processes must share what they must agree on."""
+    if (
+        settings.app_env == "production"
+        and settings.ratelimit_enabled
+        and settings.ratelimit_storage_uri.startswith("memory://")
+        and server.web_concurrency > 1
+    ):
+        refuse_to_start(
+            "  RATELIMIT_STORAGE_URI: memory:// counts per process, so "
+            f"WEB_CONCURRENCY={server.web_concurrency} workers would each allow the full "
+            "limit; use redis://, or RATELIMIT_ENABLED=false"
+        )
 
 
 def current_settings() -> Settings:

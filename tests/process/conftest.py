@@ -117,7 +117,9 @@ def environment(*, production: bool = False, **variables: str) -> dict[str, str]
         "GUNICORN_GRACEFUL_TIMEOUT": "10",
     }
     if production:
-        env["APP_ENV"] = "production"
+        # Production requires somewhere for mail to go; nothing listens there, and these
+        # tests send none.
+        env.update(APP_ENV="production", SMTP_URL="smtp://127.0.0.1:1")
     else:
         env.update(APP_ENV="test", LOG_FORMAT="json", RATELIMIT_ENABLED="false")
     env.update(variables)

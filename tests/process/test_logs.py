@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, Mailbox
 from tests.process.conftest import (
     Databases,
     Process,
@@ -43,11 +43,18 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stopped_stack(
-    module_processes: Processes, module_databases: Databases, redis_url: str
+    module_processes: Processes,
+    module_databases: Databases,
+    redis_url: str,
+    smtp_server: Mailbox,
 ) -> Iterator[Stack]:
     flush_redis(redis_url)
     env = environment(
-        production=True, DATABASE_URL=module_databases.create(), CELERY_BROKER_URL=redis_url
+        production=True,
+        DATABASE_URL=module_databases.create(),
+        CELERY_BROKER_URL=redis_url,
+        SMTP_URL=smtp_server.url,
+        SMTP_STARTTLS="false",
     )
     web = module_processes.start_web(env)
     worker = module_processes.start("worker", command("worker"), env)
@@ -119,3 +126,13 @@ def test_the_worker_logs_the_email_with_the_request_id_of_the_signup(stopped_sta
         if "welcome email sent" in str(event["message"])
     ]
     assert [ecs_field(event, "http.request.id") for event in sent] == [SIGNUP_REQUEST_ID]
+
+
+def test_no_mail_body_reaches_the_production_logs(
+    stopped_stack: Stack, smtp_server: Mailbox
+) -> None:
+    (welcome,) = [m for m in smtp_server.messages if m["To"] == "eve@example.com"]
+    body = welcome.get_content().strip().splitlines()[0]
+    assert body == "Hello Eve,"
+    for process in (stopped_stack.web.process, stopped_stack.worker):
+        assert not [line for _, line in process.lines() if body in line], process.name

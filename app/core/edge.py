@@ -1,0 +1,82 @@
+"""The HTTP edge: who the client is behind proxies, and the headers every response carries.
+
+Behind ``TRUSTED_PROXIES`` proxies, werkzeug's ProxyFix takes the client address, scheme,
+host, port and path prefix from the ``X-Forwarded-*`` values the proxies appended, counting
+that many hops from the right, and only for requests that arrive from a proxy address
+(``FORWARDED_ALLOW_IPS``). Rate-limit keys, access logs and absolute URLs then name the real
+client and the public URL. With no trusted proxy, those headers change nothing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from flask import Flask, Response, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app.core.settings import Settings
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# On every response: no content sniffing, no Referer leaving the service, no framing.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate CSP 2
+}
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+class ForwardedFromProxies:
+    """ProxyFix for requests whose peer is a trusted proxy; everyone else's headers are ignored.
+
+    gunicorn is given the same peers (``forwarded_allow_ips`` in gunicorn.conf.py), so the
+    server and the app agree on whose forwarding headers count.
+    """
+
+    def __init__(
+        self, wsgi_app: WSGIApplication, hops: int, proxies: Iterable[Network] | None
+    ) -> None:
+        self.direct = wsgi_app
+        self.proxied = ProxyFix(
+            wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
+        )
+        self.proxies = None if proxies is None else tuple(proxies)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        wsgi_app = self.proxied if self.from_proxy(environ.get("REMOTE_ADDR")) else self.direct
+        return wsgi_app(environ, start_response)
+
+    def from_proxy(self, peer: str | None) -> bool:
+        if self.proxies is None:
+            return True
+        try:
+            address = ipaddress.ip_address(peer or "")
+        except ValueError:
+            return False
+        return any(address in network for network in self.proxies)
+
+
+def init_edge(app: Flask, settings: Settings) -> None:
+    if settings.trusted_proxies:
+        app.wsgi_app = ForwardedFromProxies(  # type: ignore[method-assign]
+            app.wsgi_app, settings.trusted_proxies, settings.proxy_networks
+        )
+    app.after_request(add_security_headers)
+
+
+def add_security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.scheme == "https":
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
+    # What an authenticated caller gets is theirs: no cache, shared or private, keeps it.
+    if "Authorization" in request.headers:
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
