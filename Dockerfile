@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The production image: the locked dependencies in a virtualenv plus the app, run as a
 # non-root user by gunicorn. The release step is the same image with another command:
-#   docker run --rm -e DATABASE_URL=... IMAGE flask --app app db upgrade
+#   docker run --rm -e DATABASE_URL=... IMAGE flask --app app release run
 #
 # Build:  docker build --build-arg APP_RELEASE="$(git rev-parse HEAD)" -t barah .
 # Behind a TLS-intercepting proxy, hand its CA to the build (it never lands in a layer):

@@ -50,10 +50,11 @@ test-matrix: .venv/.synced ## the suite on PostgreSQL + Redis, then MariaDB + Ra
 	  $(MAKE) --no-print-directory test-services
 	@echo "== ran: sqlite+memory (make test), postgresql+redis, mariadb+rabbitmq"
 
-lint: .venv/.synced ## ruff check, ruff format --check, mypy
+lint: .venv/.synced ## ruff check, ruff format --check, mypy, the expand/contract migration rules
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
+	$(RUN) python scripts/lint_migrations.py migrations/versions
 
 fmt: .venv/.synced ## fix lint findings that ruff can fix, and format
 	$(RUN) ruff check --fix .

@@ -77,18 +77,10 @@ def init_migrations(app: Flask) -> None:
 
 
 def flask_config(settings: Settings) -> dict[str, Any]:
-    if settings.database.get_backend_name() == "sqlite":
-        engine_options: dict[str, Any] = {}
-    else:
-        engine_options = {
-            "pool_pre_ping": True,
-            "pool_recycle": settings.database_pool_recycle,
-            "connect_args": {"connect_timeout": settings.database_connect_timeout},
-        }
     return {
         "SECRET_KEY": secret(settings.secret_key),
         "SQLALCHEMY_DATABASE_URI": settings.database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(settings),
         "MAX_CONTENT_LENGTH": settings.max_content_length,
         "JWT_SECRET_KEY": secret(settings.jwt_secret_key),
         "JWT_ALGORITHM": settings.jwt_algorithm,
@@ -112,6 +104,24 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         "OPENAPI_SWAGGER_UI_PATH": "/docs",
         "OPENAPI_SWAGGER_UI_URL": SWAGGER_UI_ASSETS,
         "OPENAPI_SWAGGER_UI_CONFIG": {"persistAuthorization": True},
+    }
+
+
+def engine_options(settings: Settings) -> dict[str, Any]:
+    backend = settings.database.get_backend_name()
+    if backend == "sqlite":
+        return {}
+    connect_args: dict[str, Any] = {"connect_timeout": settings.database_connect_timeout}
+    if backend == "postgresql" and not settings.database_prepared_statements:
+        # PgBouncer in transaction mode hands each transaction to any server connection, where
+        # a statement psycopg prepared on another one does not exist.
+        connect_args["prepare_threshold"] = None
+    return {
+        "pool_pre_ping": True,
+        "pool_recycle": settings.database_pool_recycle,
+        "pool_size": settings.database_pool_size,
+        "max_overflow": settings.database_max_overflow,
+        "connect_args": connect_args,
     }
 
 

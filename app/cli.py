@@ -10,6 +10,8 @@ from flask.cli import AppGroup
 
 from app.auth import service as auth_service
 from app.auth import tasks as auth_tasks
+from app.core import releases
+from app.core.settings import current_settings
 
 
 @click.group("users", cls=AppGroup)
@@ -42,6 +44,65 @@ def purge_tokens() -> None:
     click.echo(f"Removed {auth_tasks.purge_expired_tokens()} expired token records.")
 
 
+@click.group("release", cls=AppGroup)
+def release() -> None:
+    """The release step and the release ledger."""
+
+
+@release.command("run")
+def release_run() -> None:
+    """The release step: apply every migration, then record this release in the ledger."""
+    try:
+        row, ahead = releases.run_release_step(current_settings())
+    except releases.ReleaseStepError as error:
+        raise click.ClickException(f"The release step refuses to run: {error}.") from None
+    if ahead:
+        click.echo(
+            f"The schema is ahead of release {row.release} and holds no contract step it "
+            "predates: left as it is."
+        )
+    click.echo(f"Release {row.release} is at revision {row.revision or 'base'} (by {row.ran_by}).")
+
+
+@release.command("history")
+def release_history() -> None:
+    """Every release the release step ran, newest first."""
+    rows = releases.history()
+    if not rows:
+        click.echo("No release has run the release step on this database yet.")
+    for row in rows:
+        ran_at = row.ran_at.isoformat(timespec="seconds")
+        click.echo(f"{row.release}  {row.revision or 'base'}  {ran_at}  {row.ran_by}")
+
+
+@release.command("check-rollback")
+@click.argument("release_id")
+def release_check_rollback(release_id: str) -> None:
+    """Exit 0 when the current schema can serve RELEASE_ID's code, else explain why not."""
+    try:
+        check = releases.check_rollback(release_id)
+    except releases.UnknownReleaseError:
+        known = ", ".join(dict.fromkeys(row.release for row in releases.history())) or "none"
+        raise click.ClickException(
+            f"No release {release_id!r} in the ledger (known: {known})."
+        ) from None
+    if check.problem:
+        raise click.ClickException(f"Cannot tell whether {release_id} can run: {check.problem}.")
+    if check.contract_steps:
+        steps = "\n".join(f"  {s.revision} {s.doc}" for s in check.contract_steps)
+        raise click.ClickException(
+            f"Rolling back to {release_id} is unsafe: these contract migrations ran since, "
+            f"and its code may need what they removed:\n{steps}\n"
+            "Restore a backup taken before them, or deploy a fix forward."
+        )
+    applied = len(check.since)
+    click.echo(
+        f"Rolling back to {release_id} is safe: the {applied} migration(s) applied since are "
+        "expand steps, so its code runs on the current schema. Deploy its image; leave the "
+        "schema as it is."
+    )
+
+
 def register(app: Flask) -> None:
-    for group in (users, auth):
+    for group in (users, auth, release):
         app.cli.add_command(group)

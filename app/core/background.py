@@ -60,6 +60,8 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery[Any]:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        # None lets Celery start one child per CPU.
+        worker_concurrency=settings.celery_worker_concurrency,
         task_time_limit=settings.celery_task_time_limit,
         task_soft_time_limit=settings.celery_task_time_limit - 10,
         broker_connection_retry_on_startup=True,

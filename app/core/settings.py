@@ -138,6 +138,19 @@ class Settings(BaseSettings):
     database_connect_timeout: int = Field(
         default=5, ge=1, description="Seconds to wait when opening a database connection."
     )
+    database_pool_size: int = Field(
+        default=5, ge=1, description="Connections each process keeps open to the database."
+    )
+    database_max_overflow: int = Field(
+        default=10,
+        ge=0,
+        description="Connections a process may open beyond the pool under load, closed after.",
+    )
+    database_prepared_statements: bool = Field(
+        default=True,
+        description="false: never prepare statements on the server (PostgreSQL), as PgBouncer "
+        "in transaction mode requires.",
+    )
     celery_broker_url: str | None = Field(
         default=None,
         validate_default=True,
@@ -150,6 +163,11 @@ class Settings(BaseSettings):
         default=300,
         ge=10,
         description="Seconds before a task is killed; it is asked to stop 10 seconds earlier.",
+    )
+    celery_worker_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        description="Tasks a worker runs at once (child processes). Unset: one per CPU.",
     )
     token_purge_interval: int = Field(
         default=3600, ge=60, description="Seconds between purges of expired token records (beat)."
@@ -173,7 +191,13 @@ class Settings(BaseSettings):
     )
     app_release: str | None = Field(
         default=None,
+        max_length=200,
         description="Release id reported by /version and in logs. Default: the git commit.",
+    )
+    release_actor: str | None = Field(
+        default=None,
+        description="Who runs the release step, as the release ledger records it. "
+        "Default: the user and host name of the process.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
