@@ -13,6 +13,7 @@ import ssl
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
+from app.core import telemetry
 from app.core.settings import Settings, current_settings
 
 log = logging.getLogger(__name__)
@@ -28,20 +29,22 @@ def send_mail(message: EmailMessage) -> None:
         return
     url = urlsplit(settings.smtp_url)
     host = url.hostname or "localhost"
+    port = url.port or (465 if url.scheme == "smtps" else 587)
     smtp: smtplib.SMTP
-    if url.scheme == "smtps":
-        smtp = smtplib.SMTP_SSL(
-            host, url.port or 465, timeout=settings.smtp_timeout, context=tls_context(settings)
-        )
-    else:
-        smtp = smtplib.SMTP(host, url.port or 587, timeout=settings.smtp_timeout)
-    with smtp:
-        if url.scheme == "smtp" and settings.smtp_starttls:
-            # Raises SMTPNotSupportedError when the server offers no STARTTLS: no downgrade.
-            smtp.starttls(context=tls_context(settings))
-        if url.username:
-            smtp.login(unquote(url.username), unquote(url.password or ""))
-        smtp.send_message(message)
+    with telemetry.client_span("smtp send", **{"server.address": host, "server.port": port}):
+        if url.scheme == "smtps":
+            smtp = smtplib.SMTP_SSL(
+                host, port, timeout=settings.smtp_timeout, context=tls_context(settings)
+            )
+        else:
+            smtp = smtplib.SMTP(host, port, timeout=settings.smtp_timeout)
+        with smtp:
+            if url.scheme == "smtp" and settings.smtp_starttls:
+                # Raises SMTPNotSupportedError when the server offers no STARTTLS: no downgrade.
+                smtp.starttls(context=tls_context(settings))
+            if url.username:
+                smtp.login(unquote(url.username), unquote(url.password or ""))
+            smtp.send_message(message)
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext:

@@ -256,6 +256,37 @@ class Settings(BaseSettings):
         "aggregated; worker: its tasks). Never the public PORT. Unset: no metrics.",
     )
 
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector base URL, e.g. http://127.0.0.1:4318; traces go to "
+        "its /v1/traces. Unset: no tracing (the SDK is not even imported).",
+    )
+    otel_exporter_otlp_protocol: Literal["http/protobuf"] = Field(
+        default="http/protobuf", description="OTLP transport; http/protobuf is the one shipped."
+    )
+    otel_service_name: str = Field(
+        default="barah", description="service.name of the exported spans."
+    )
+    otel_traces_sampler: Literal[
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+    ] = Field(
+        default="parentbased_always_on",
+        description="Which traces to record; parentbased_* follow the caller's decision.",
+    )
+    otel_traces_sampler_arg: float = Field(
+        default=1.0, ge=0.0, le=1.0, description="Ratio kept by the *traceidratio samplers."
+    )
+    sentry_dsn: SecretStr | None = Field(
+        default=None,
+        description="Sentry (or compatible) DSN that receives unhandled errors of requests "
+        "and tasks, scrubbed of credentials. Unset: no error reporting.",
+    )
+
     @field_validator("secret_key", "jwt_secret_key")
     @classmethod
     def _strong_secret_in_production(
@@ -341,6 +372,10 @@ class Settings(BaseSettings):
         if self.log_format is not None:
             return self.log_format
         return "json" if self.app_env == "production" else "console"
+
+    @property
+    def tracing_enabled(self) -> bool:
+        return bool(self.otel_exporter_otlp_endpoint)
 
     @property
     def release(self) -> str:

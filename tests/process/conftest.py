@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gzip
 import http.client
+import http.server
 import json
 import os
 import shlex
@@ -20,8 +22,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -594,3 +598,58 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         f"{len(seconds)} starts: median {statistics.median(seconds):.2f}s, "
         f"min {min(seconds):.2f}s, max {max(seconds):.2f}s"
     )
+
+
+# --- a stub HTTP endpoint that keeps what it receives ------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]  # names in lower case
+    body: bytes  # decompressed
+
+
+class RecordingEndpoint:
+    """An HTTP server on loopback that answers every POST with 200 and keeps its body.
+
+    It stands in for a collector (OTLP/HTTP) or an error-tracking ingest (Sentry).
+    """
+
+    def __init__(self, answer: bytes = b"") -> None:
+        self.received: list[Received] = []
+        endpoint = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                encoding = (self.headers.get("Content-Encoding") or "").lower()
+                if encoding == "gzip":
+                    body = gzip.decompress(body)
+                elif encoding == "deflate":
+                    body = zlib.decompress(body)
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                endpoint.received.append(Received(self.path, headers, body))
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *_: Any) -> None:  # the test reads what arrived instead
+                return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> RecordingEndpoint:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
