@@ -19,6 +19,7 @@ from app.books.views import blp as books_blp
 from app.core import health, telemetry
 from app.core.background import celery_init_app
 from app.core.edge import init_edge
+from app.core.database import watch_for_outages
 from app.core.errors import init_request_checks
 from app.core.extensions import api, db, jwt, limiter
 from app.core.logging import configure_logging, init_request_logging
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, *, migrations: bool = True) -> 
         init_migrations(app)
     with app.app_context():
         prepare_engine(db.engine)
+        watch_for_outages(db.engine)
     api.init_app(app)
     jwt.init_app(app)
     init_token_checks(app, jwt)

@@ -11,9 +11,12 @@ from apispec import BasePlugin
 from flask import Flask, Response, current_app, g, json, request
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 from werkzeug.routing import Rule
+
+from app.core.settings import current_settings
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +167,8 @@ def init_request_checks(app: Flask) -> None:
     app.before_request(refuse_unreadable_body)
     app.register_error_handler(IntegrityError, integrity_conflict)
     app.register_error_handler(DataError, unstorable_value)
+    app.register_error_handler(DBAPIError, database_unavailable)
+    app.register_error_handler(PoolTimeoutError, database_unavailable)
 
 
 def refuse_unreadable_body() -> None:
@@ -199,3 +204,45 @@ def integrity_conflict(error: IntegrityError) -> Response:
     # The driver's first line names the constraint; later lines may quote the values.
     log.warning("integrity error answered as 409: %s", str(error.orig).splitlines()[0])
     return problem(409, "The request conflicts with data already stored.")
+
+
+DATABASE_UNAVAILABLE = "The database is unavailable. Try again after the Retry-After delay."
+
+
+def database_unavailable(error: DBAPIError | PoolTimeoutError) -> Response:
+    """503 with Retry-After when the database cannot serve now (``app/core/database.py`` says
+    which errors mean that), or when every pooled connection stayed busy; any other database
+    error is a bug and takes the 500 path, logged with its traceback.
+
+    Logged once, without a traceback: the request id, the driver's exception class and the
+    first line of its message (which never reaches the client).
+    """
+    if isinstance(error, DBAPIError) and not error.connection_invalidated:
+        raise error  # Flask answers an error handler's exception as an unhandled one: 500
+    cause = driver_error(error)
+    log.error(
+        "database unavailable, answered 503: %s: %s",
+        type(cause).__name__,
+        first_line(cause),
+        extra={"error.type": qualified_name(cause), "error.message": first_line(cause)},
+    )
+    return problem(503, DATABASE_UNAVAILABLE, headers=retry_after())
+
+
+def retry_after() -> dict[str, str]:
+    """The Retry-After header of a 503: when a client should try again."""
+    return {"Retry-After": str(current_settings().database_retry_after)}
+
+
+def driver_error(error: BaseException) -> BaseException:
+    """The database driver's own exception inside SQLAlchemy's wrapper, else ``error``."""
+    return (error.orig or error) if isinstance(error, DBAPIError) else error
+
+
+def qualified_name(error: BaseException) -> str:
+    cls = type(error)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def first_line(error: BaseException) -> str:
+    return next(iter(str(error).splitlines()), "")

@@ -151,6 +151,12 @@ class Settings(BaseSettings):
         description="false: never prepare statements on the server (PostgreSQL), as PgBouncer "
         "in transaction mode requires.",
     )
+    database_retry_after: int = Field(
+        default=5,
+        ge=1,
+        description="Seconds a client is told to wait (Retry-After) when the database is "
+        "unavailable.",
+    )
     celery_broker_url: str | None = Field(
         default=None,
         validate_default=True,
