@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask
 from flask_cors import CORS
@@ -27,6 +28,7 @@ from app.core.settings import DEVELOPMENT_SECRET, PROJECT_ROOT, Settings, load_s
 from app.jobs import views as jobs
 
 SWAGGER_UI_ASSETS = "/docs/assets/"
+RATE_LIMIT_STORE_TIMEOUT = 1.0  # seconds per connect and per command
 EXPOSED_HEADERS = ["X-Request-ID", "Location", "Link", "Retry-After"]
 
 
@@ -93,7 +95,12 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         # Tokens travel in the Authorization header only, so they need no CSRF claim.
         "JWT_COOKIE_CSRF_PROTECT": False,
         "RATELIMIT_STORAGE_URI": settings.ratelimit_storage_uri,
+        "RATELIMIT_STORAGE_OPTIONS": rate_limit_storage_options(settings),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # While the store is unreachable, each process counts in its own memory, so limits
+        # still hold (per process) instead of vanishing; Flask-Limiter logs the switch and
+        # the way back once each, and /readyz shows the store as degraded.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         # A rate-limit store outage must not take the API down with it.
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RELEASE": settings.release,
@@ -124,6 +131,22 @@ def engine_options(settings: Settings) -> dict[str, Any]:
         "pool_size": settings.database_pool_size,
         "max_overflow": settings.database_max_overflow,
         "connect_args": connect_args,
+    }
+
+
+def rate_limit_storage_options(settings: Settings) -> dict[str, Any]:
+    """A Redis store that does not answer within a second counts as down: the request goes on
+    with the in-memory fallback instead of waiting, and Redis's own retries (seconds of
+    backoff per command) are left to that fallback."""
+    if urlsplit(settings.ratelimit_storage_uri).scheme not in ("redis", "rediss", "redis+unix"):
+        return {}
+    from redis.backoff import NoBackoff  # the redis client, needed only with a Redis store
+    from redis.retry import Retry
+
+    return {
+        "socket_connect_timeout": RATE_LIMIT_STORE_TIMEOUT,
+        "socket_timeout": RATE_LIMIT_STORE_TIMEOUT,
+        "retry": Retry(NoBackoff(), retries=0),
     }
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from flask.testing import FlaskClient
 
 from app import create_app
-from tests.conftest import make_settings, throwaway_broker
+from tests.conftest import free_port, make_settings, throwaway_broker
 
 
 def test_livez_answers_while_the_process_serves(client: FlaskClient) -> None:
@@ -81,3 +82,50 @@ def test_readyz_checks_a_reachable_broker(tmp_path: Path) -> None:
             make_settings(database_url=f"sqlite:///{tmp_path / 'ready.db'}", celery_broker_url=url)
         )
         assert app.test_client().get("/readyz").status_code == 200
+
+
+@pytest.mark.no_shared_db
+def test_an_unreachable_rate_limit_store_is_degraded_not_unready(tmp_path: Path) -> None:
+    """Limits fall back to per-process counters, so web stays in rotation and says so."""
+    app = create_app(
+        make_settings(
+            database_url=f"sqlite:///{tmp_path / 'ready.db'}",
+            ratelimit_enabled=True,
+            ratelimit_storage_uri=f"redis://127.0.0.1:{free_port()}/0",  # nothing listens
+        )
+    )
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 200
+    assert response.json == {"status": "degraded", "checks": {"rate_limit_store": "unavailable"}}
+
+
+@pytest.mark.no_shared_db
+def test_readyz_checks_a_reachable_rate_limit_store(tmp_path: Path) -> None:
+    if not os.environ.get("TEST_REDIS_URL"):
+        pytest.skip("set TEST_REDIS_URL to check readiness against a real rate-limit store")
+    # Only a PING: the database number of the rate-limit tests (tests/auth/test_rate_limits.py).
+    store = urlunsplit(urlsplit(os.environ["TEST_REDIS_URL"])._replace(path="/14"))
+    app = create_app(
+        make_settings(
+            database_url=f"sqlite:///{tmp_path / 'ready.db'}",
+            ratelimit_enabled=True,
+            ratelimit_storage_uri=store,
+        )
+    )
+    response = app.test_client().get("/readyz")
+    assert response.json == {"status": "ok"}
+
+
+@pytest.mark.no_shared_db
+def test_an_unready_process_says_when_to_ask_again() -> None:
+    app = create_app(
+        make_settings(
+            database_url=f"postgresql://nobody@127.0.0.1:{free_port()}/none",
+            database_connect_timeout=1,
+            database_retry_after=9,
+        )
+    )
+    response = app.test_client().get("/readyz", headers={"X-Request-ID": "probe-1"})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "9"
+    assert response.get_json()["request_id"] == "probe-1"

@@ -6,7 +6,9 @@ import logging
 import platform
 import tomllib
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import marshmallow as ma
 from flask import Response, current_app
@@ -17,8 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.core.background import check_broker
-from app.core.errors import problem
-from app.core.extensions import db
+from app.core.errors import driver_error, first_line, problem, qualified_name, retry_after
+from app.core.extensions import db, limiter
 from app.core.settings import PROJECT_ROOT, current_settings
 
 log = logging.getLogger(__name__)
@@ -26,13 +28,33 @@ blp = Blueprint("health", __name__, description="Process health and identity")
 
 
 class StatusSchema(ma.Schema):
-    status = ma.fields.String(required=True)
+    status = ma.fields.String(
+        required=True, metadata={"description": "ok, or degraded when an optional check fails"}
+    )
+    checks = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.String(),
+        metadata={"description": "The checks that failed, by name (only when degraded)"},
+    )
 
 
 class VersionSchema(ma.Schema):
     release = ma.fields.String(required=True, metadata={"description": "Release id"})
     version = ma.fields.String(required=True, metadata={"description": "Application version"})
     python = ma.fields.String(required=True)
+
+
+@dataclass(frozen=True)
+class Check:
+    """A dependency /readyz asks about: ``probe`` raises when it cannot be used.
+
+    A failing required check takes the process out of rotation (503); any other leaves it in
+    and shows as ``degraded``, because the process has a fallback for it. The component that
+    falls back logs the change itself, once, so /readyz does not log those on every probe.
+    """
+
+    probe: Callable[[], None]
+    required: bool = True
 
 
 @cache
@@ -46,12 +68,20 @@ def check_database() -> None:
         connection.execute(text("SELECT 1"))
 
 
-def readiness_checks() -> dict[str, Callable[[], None]]:
-    """Name -> check; each check raises when its dependency cannot be used."""
-    checks = {"database": check_database}
+def check_rate_limit_store() -> None:
+    if not limiter.storage.check():
+        raise ConnectionError("the rate-limit store does not answer")
+
+
+def readiness_checks() -> dict[str, Check]:
+    """Name -> check, for what this process's configuration uses."""
     settings = current_settings()
+    checks = {"database": Check(check_database)}
     if settings.celery_broker_url:
-        checks["broker"] = lambda: check_broker(settings)
+        checks["broker"] = Check(lambda: check_broker(settings))
+    if settings.ratelimit_enabled and not settings.ratelimit_storage_uri.startswith("memory://"):
+        # Limits fall back to per-process counters while the store is away.
+        checks["rate_limit_store"] = Check(check_rate_limit_store, required=False)
     return checks
 
 
@@ -69,17 +99,34 @@ class Readiness(MethodView):
     @blp.response(200, StatusSchema)
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     @blp.doc(security=[])
-    def get(self) -> dict[str, str] | Response:
-        """The process can do useful work: its database (and broker) answer."""
-        failed = {}
+    def get(self) -> dict[str, Any] | Response:
+        """The process can do useful work: what it needs answers (degraded: a fallback serves)."""
+        failed: dict[str, str] = {}
+        not_ready = []
         for name, check in readiness_checks().items():
             try:
-                check()
+                check.probe()
             except (SQLAlchemyError, OSError, TimeoutError, KombuError) as error:
-                log.warning("readiness check %s failed: %s", name, error)
                 failed[name] = "unavailable"
+                if check.required:
+                    not_ready.append(name)
+                    cause = driver_error(error)
+                    log.error(
+                        "readiness check %s failed: %s: %s",
+                        name,
+                        type(cause).__name__,
+                        first_line(cause),
+                        extra={"error.type": qualified_name(cause)},
+                    )
+        if not_ready:
+            return problem(
+                503,
+                f"Not ready: {', '.join(not_ready)} unavailable",
+                checks=failed,
+                headers=retry_after(),
+            )
         if failed:
-            return problem(503, f"Not ready: {', '.join(failed)} unavailable", checks=failed)
+            return {"status": "degraded", "checks": failed}
         return {"status": "ok"}
 
 
