@@ -19,8 +19,8 @@ from app.auth.views import auth_blp, users_blp
 from app.books.views import blp as books_blp
 from app.core import health, telemetry
 from app.core.background import celery_init_app
-from app.core.edge import init_edge
 from app.core.database import watch_for_outages
+from app.core.edge import init_edge
 from app.core.errors import init_request_checks
 from app.core.extensions import api, db, jwt, limiter
 from app.core.logging import configure_logging, init_request_logging
