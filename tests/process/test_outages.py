@@ -151,6 +151,7 @@ def web_on_postgres(processes: Processes, postgres: PrivatePostgres, fresh_redis
         production=True,
         DATABASE_URL=postgres.url,
         CELERY_BROKER_URL=fresh_redis,
+        RATELIMIT_STORAGE_URI=fresh_redis,
         WEB_CONCURRENCY=str(WORKERS),
     )
     return processes.web(env)
