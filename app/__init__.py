@@ -1,4 +1,4 @@
-"""Barah: a twelve-factor Flask API. ``create_app()`` builds the service from its Settings."""
+"""A twelve-factor Flask API. ``create_app()`` builds the service from its Settings."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from app import cli
 from app.auth.access import SECURITY_SCHEMES, init_token_checks
 from app.auth.views import auth_blp, users_blp
 from app.books.views import blp as books_blp
-from app.core import health, telemetry
+from app.core import health, project, telemetry
 from app.core.background import celery_init_app
 from app.core.database import watch_for_outages
 from app.core.edge import init_edge
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, *, migrations: bool = True) -> 
 
     app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
     app.config.from_mapping(flask_config(settings))
-    app.extensions["barah.settings"] = settings
+    app.extensions["settings"] = settings
 
     ensure_sqlite_folder(settings)
     db.init_app(app)
@@ -104,7 +104,7 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         # A rate-limit store outage must not take the API down with it.
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RELEASE": settings.release,
-        "API_TITLE": "Barah",
+        "API_TITLE": project.NAME,
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.1.0",
         # None: no /openapi.json and no /docs (`flask openapi write` still works).

@@ -106,7 +106,7 @@ def commit_of(path: Path) -> str:
 @contextlib.contextmanager
 def throwaway_database() -> Iterator[str]:
     server = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
-    name = f"barah_bench_{secrets.token_hex(4)}"
+    name = f"bench_{secrets.token_hex(4)}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f"CREATE DATABASE {name}"))
@@ -136,7 +136,7 @@ def owned_redis_databases() -> Iterator[None]:
 
 
 def environment(database_url: str, options: argparse.Namespace) -> dict[str, str]:
-    """Production settings; the caller's own Barah variables do not leak in."""
+    """Production settings; the caller's own variables do not leak in."""
     sys.path.insert(0, str(ROOT))
     from app.core.settings import ServerSettings, Settings
 
@@ -336,7 +336,7 @@ def median(values: list[float]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Barah vs a bare Flask baseline (bench/README)")
+    parser = argparse.ArgumentParser(description="The template vs a bare Flask baseline (bench/README)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=16)
@@ -457,7 +457,7 @@ def measure(results: dict, out: Path, env: dict, book_ids: list[int], options: A
 def report(results: dict) -> str:
     options, runs, names = results["options"], results["runs"], results["servers"]
     lines = [
-        f"Barah bench @ {results['commit']}: {options['workers']} gunicorn workers x "
+        f"bench @ {results['commit']}: {options['workers']} gunicorn workers x "
         f"{options['threads']} thread(s) per server, PostgreSQL, wrk {options['connections']} "
         f"connections, medians of {options['rounds']} interleaved rounds of "
         f"{options['duration']:g} s; load average {' -> '.join(results['load_average'])}",

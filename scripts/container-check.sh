@@ -25,9 +25,11 @@ START=$SECONDS
 CACHE_DIR=$ROOT/.ci/cache
 SUITE=bookworm
 BASE_PACKAGES=python3,python3-venv,ca-certificates
-IMAGE=localhost/barah:check
+# The project's name (pyproject.toml) names its images, containers and databases.
+NAME=$(sed -n 's/^name = "\(.*\)"$/\1/p' pyproject.toml | head -n 1)
+IMAGE=localhost/$NAME:check
 RUN_ID=$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
-WEB_CTR=barah-check-web-$RUN_ID
+WEB_CTR=$NAME-check-web-$RUN_ID
 
 results=()
 failures=0
@@ -96,7 +98,7 @@ for command in "${needed[@]}"; do
   command -v "$command" >/dev/null || { fail "install $command (apt-get as root)"; summary; }
 done
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/barah-container-check.XXXXXX")
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/$NAME-container-check.XXXXXX")
 # runc, not crun, and explicit ulimits: what podman needs in this kind of sandbox.
 cat >"$WORK/containers.conf" <<'EOF'
 [engine]
@@ -164,9 +166,9 @@ if [[ -z $BASE_IMAGE ]]; then
   MIRROR=${DEBIAN_MIRROR:-$(mirror)}
   MIRROR=${MIRROR:-http://deb.debian.org/debian}
   KEY=$(printf '%s %s %s' "$SUITE" "$BASE_PACKAGES" "$MIRROR" | sha256sum | cut -c1-12)
-  BASE_IMAGE=localhost/barah-base:$SUITE
-  TARBALL=$CACHE_DIR/barah-base-$SUITE-$KEY.tar
-  have=$(podman image inspect --format '{{index .Config.Labels "barah.base.key"}}' "$BASE_IMAGE" 2>/dev/null)
+  BASE_IMAGE=localhost/$NAME-base:$SUITE
+  TARBALL=$CACHE_DIR/$NAME-base-$SUITE-$KEY.tar
+  have=$(podman image inspect --format "{{index .Config.Labels \"$NAME.base.key\"}}" "$BASE_IMAGE" 2>/dev/null)
   if [[ $have == "$KEY" ]]; then
     echo "reusing $BASE_IMAGE"
   else
@@ -186,7 +188,7 @@ if [[ -z $BASE_IMAGE ]]; then
     if [[ -s $TARBALL ]] && podman import \
       --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
       --change 'ENV LANG=C.UTF-8' \
-      --change "LABEL barah.base.key=$KEY" \
+      --change "LABEL $NAME.base.key=$KEY" \
       --change 'CMD ["/bin/bash"]' \
       "$TARBALL" "$BASE_IMAGE" >"$WORK/import.log" 2>&1; then
       echo "imported $BASE_IMAGE from $TARBALL"
@@ -274,7 +276,7 @@ if ! is_loopback "$ADMIN_URL"; then
   fail "database server $ADMIN_URL is not a loopback address"
   summary
 elif command -v psql >/dev/null && psql "$ADMIN_URL" -qXtA -c 'SELECT 1' >/dev/null 2>&1; then
-  DB_NAME=barah_container_$RUN_ID
+  DB_NAME=${NAME//-/_}_container_$RUN_ID
   psql "$ADMIN_URL" -qX -c "CREATE DATABASE \"$DB_NAME\"" >/dev/null && DB_MODE=postgresql
   DATABASE_URL=$(with_database "$ADMIN_URL" "$DB_NAME")
   echo "throwaway PostgreSQL database $DB_NAME"
@@ -283,7 +285,7 @@ else
   DB_MODE=sqlite
   mkdir -p "$WORK/data" && chmod 0777 "$WORK/data"
   DB_VOLUME=(--volume "$WORK/data:/data")
-  DATABASE_URL=sqlite:////data/barah.db
+  DATABASE_URL=sqlite:////data/$NAME.db
 fi
 export DATABASE_URL
 # Production requires a broker; /readyz only connects to it (no message is sent).

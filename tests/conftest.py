@@ -70,7 +70,7 @@ class throwaway_database:  # noqa: N801 - used like contextlib's lower-case mana
 
     def __init__(self, server_url: str) -> None:
         self.server = make_url(normalize_database_url(server_url))
-        self.name = f"barah_test_{uuid.uuid4().hex[:12]}"
+        self.name = f"pytest_{uuid.uuid4().hex[:12]}"
 
     def __enter__(self) -> str:
         if self.server.get_backend_name() == "sqlite":
@@ -100,7 +100,7 @@ def throwaway_broker(server_url: str) -> Iterator[str]:
     database number emptied before and after, so tests never touch messages not theirs."""
     parts = urlsplit(server_url)
     if parts.scheme in ("amqp", "pyamqp"):
-        vhost = f"barah_test_{uuid.uuid4().hex[:12]}"
+        vhost = f"pytest_{uuid.uuid4().hex[:12]}"
         rabbitmqctl("add_vhost", vhost)
         try:
             rabbitmqctl("set_permissions", "-p", vhost, parts.username or "guest", ".*", ".*", ".*")

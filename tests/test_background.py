@@ -17,6 +17,7 @@ from app import create_app
 from app.auth.models import RevokedAccessToken, User
 from app.auth.service import hash_password
 from app.auth.tasks import RETRY_BACKOFF_BASE, retry_countdown, send_welcome_email
+from app.core import project
 from app.core.background import enqueue_after_commit
 from app.core.extensions import db, utcnow
 from tests.conftest import PASSWORD, Mailbox, Stack, free_port, make_settings, wait_for
@@ -46,7 +47,7 @@ def test_sign_up_sends_a_welcome_email_through_smtp(stack: Stack, mailbox: Mailb
     wait_for(lambda: mailbox.messages)
     message = mailbox.messages[0]
     assert message["To"] == "ada@example.com"
-    assert message["Subject"] == "Welcome to Barah"
+    assert message["Subject"] == f"Welcome to {project.NAME}"
     assert "no-reply@example.com" in message["From"]
     assert "Hello Ada" in message.get_content()
     wait_for(lambda: welcomed(stack.app, user_id))

@@ -8,6 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from app import create_app
+from app.core import project
 from tests.conftest import make_settings
 
 
@@ -41,7 +42,7 @@ def test_json_logs_are_ecs_events_tagged_with_the_request(
     app.test_client().get("/missing", headers={"X-Request-ID": "req-json-1"})
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
     events = [json.loads(line) for line in lines]  # every line must be JSON
-    access = [e for e in events if e.get("log", {}).get("logger") == "barah.access"]
+    access = [e for e in events if e.get("log", {}).get("logger") == "app.access"]
     assert len(access) == 1
     event = access[0]
     assert event["http"]["request"]["id"] == "req-json-1"
@@ -49,7 +50,7 @@ def test_json_logs_are_ecs_events_tagged_with_the_request(
     assert event["http"]["response"]["status_code"] == 404
     assert event["url"]["path"] == "/missing"
     assert event["event"]["duration"] > 0
-    assert event["service"] == {"name": "barah", "version": "rel-7", "environment": "test"}
+    assert event["service"] == {"name": project.SLUG, "version": "rel-7", "environment": "test"}
     assert event["log.level"] == "info"
     assert "@timestamp" in event
     assert event["ecs.version"]

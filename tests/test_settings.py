@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from app import create_app
+from app.core import project
 from app.core.settings import (
     ServerSettings,
     Settings,
@@ -94,7 +95,7 @@ def test_development_needs_no_configuration(monkeypatch: pytest.MonkeyPatch) -> 
     settings = Settings(_env_file=None)
     assert settings.app_env == "development"
     assert settings.database_url.startswith("sqlite:///")
-    assert settings.database_url.endswith("instance/barah.db")
+    assert settings.database_url.endswith(f"instance/{project.SLUG}.db")
     assert settings.effective_log_format == "console"
 
 

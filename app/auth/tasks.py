@@ -12,6 +12,7 @@ from celery.utils.time import get_exponential_backoff_interval
 from sqlalchemy import delete
 
 from app.auth.models import RevokedAccessToken, TokenFamily, User
+from app.core import project
 from app.core.extensions import db, utcnow
 from app.core.mail import send_mail
 
@@ -39,7 +40,7 @@ def send_welcome_email(self: Task[Any, Any], user_id: int) -> bool:
         return False
     message = EmailMessage()
     message["To"] = user.email
-    message["Subject"] = "Welcome to Barah"
+    message["Subject"] = f"Welcome to {project.NAME}"
     message.set_content(f"Hello {user.name},\n\nyour account is ready. Welcome aboard!\n")
     try:
         send_mail(message)

@@ -30,7 +30,7 @@ from app.core.settings import Settings
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "request_id"
-_PENDING = "barah.tasks_after_commit"
+_PENDING = "app.tasks_after_commit"
 BROKER_CHECK_TIMEOUT = 2
 
 
@@ -85,7 +85,7 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery[Any]:
             db.engine.dispose(close=False)
 
     worker_process_init.connect(
-        dispose_inherited_engine, weak=False, dispatch_uid=f"barah.dispose_engine.{id(celery)}"
+        dispose_inherited_engine, weak=False, dispatch_uid=f"app.dispose_engine.{id(celery)}"
     )
     return celery
 
@@ -126,11 +126,11 @@ def _connect_once() -> None:
     if not event.contains(Session, "after_commit", _send_pending):
         event.listen(Session, "after_commit", _send_pending)
         event.listen(Session, "after_transaction_end", _forget_pending)
-    before_task_publish.connect(_stamp_request_id, weak=False, dispatch_uid="barah.request_id")
+    before_task_publish.connect(_stamp_request_id, weak=False, dispatch_uid="app.request_id")
     # The app already logs to stdout in its own format; Celery must not reconfigure logging.
-    setup_logging.connect(_keep_app_logging, weak=False, dispatch_uid="barah.logging")
-    worker_ready.connect(_quiet_warm_shutdown, weak=False, dispatch_uid="barah.quiet_shutdown")
-    worker_shutting_down.connect(_log_shutdown, weak=False, dispatch_uid="barah.log_shutdown")
+    setup_logging.connect(_keep_app_logging, weak=False, dispatch_uid="app.logging")
+    worker_ready.connect(_quiet_warm_shutdown, weak=False, dispatch_uid="app.quiet_shutdown")
+    worker_shutting_down.connect(_log_shutdown, weak=False, dispatch_uid="app.log_shutdown")
 
 
 def _log_shutdown(sig: str = "", how: str = "", **_: Any) -> None:

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 # (endpoint, METHOD) -> media types of the operation's documented JSON request body
-JSON_BODIES = "barah.json_bodies"
+JSON_BODIES = "app.json_bodies"
 
 
 class ProblemSchema(ma.Schema):

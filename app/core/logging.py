@@ -15,15 +15,15 @@ from contextvars import ContextVar
 import ecs_logging
 from flask import Flask, Response, g, request
 
+from app.core import project
 from app.core.settings import Settings
 
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID_FIELD = "http.request.id"  # the ECS field name, also the LogRecord attribute
-SERVICE_NAME = "barah"
 _ACCEPTABLE_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
-access_logger = logging.getLogger("barah.access")
+access_logger = logging.getLogger("app.access")
 
 
 class RequestIdFilter(logging.Filter):
@@ -42,7 +42,7 @@ def build_formatter(settings: Settings) -> logging.Formatter:
     if settings.effective_log_format == "json":
         return ecs_logging.StdlibFormatter(
             extra={
-                "service.name": SERVICE_NAME,
+                "service.name": project.SLUG,
                 "service.version": settings.release,
                 "service.environment": settings.app_env,
             },

@@ -21,6 +21,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from app.core import project
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MIN_SECRET_LENGTH = 32
 
@@ -97,7 +99,7 @@ def git_commit(root: Path = PROJECT_ROOT) -> str | None:
 
 
 def default_sqlite_url() -> str:
-    return f"sqlite:///{PROJECT_ROOT / 'instance' / 'barah.db'}"
+    return f"sqlite:///{PROJECT_ROOT / 'instance' / f'{project.SLUG}.db'}"
 
 
 class Settings(BaseSettings):
@@ -250,9 +252,7 @@ class Settings(BaseSettings):
         "Default: the system's CAs.",
     )
     smtp_timeout: int = Field(default=10, ge=1, description="Seconds per SMTP operation.")
-    mail_from: str = Field(
-        default="Barah <no-reply@example.com>", description="Sender of outgoing mail."
-    )
+    mail_from: str = Field(default=project.MAIL_FROM, description="Sender of outgoing mail.")
 
     metrics_port: int | None = Field(
         default=None,
@@ -446,7 +446,7 @@ def describe_errors(error: ValidationError) -> str:
 
 def refuse_to_start(problems: str) -> NoReturn:
     raise SystemExit(
-        "Barah cannot start: the configuration is invalid.\n"
+        f"{project.NAME} cannot start: the configuration is invalid.\n"
         f"{problems}\n"
         "Set these environment variables (see .env.example) and start again."
     )
@@ -477,4 +477,4 @@ def check_web_server(settings: Settings, server: ServerSettings) -> None:
 
 def current_settings() -> Settings:
     """The Settings of the app handling the current request, task or command."""
-    return current_app.extensions["barah.settings"]  # type: ignore[no-any-return]
+    return current_app.extensions["settings"]  # type: ignore[no-any-return]

@@ -78,7 +78,7 @@ def test_the_429_is_documented(client: FlaskClient) -> None:
 
 
 def test_counters_live_in_the_configured_storage(limited_app: Flask) -> None:
-    storage = limited_app.extensions["barah.settings"].ratelimit_storage_uri
+    storage = limited_app.extensions["settings"].ratelimit_storage_uri
     expected = "redis" if os.environ.get("TEST_REDIS_URL") else "memory"
     assert storage.startswith(expected)
     assert type(limiter.storage).__name__.lower().startswith(expected)

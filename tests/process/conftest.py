@@ -39,6 +39,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from app import create_app
+from app.core import project
 from app.core.extensions import db
 from tests.conftest import PASSWORD, free_port, make_settings, throwaway_database
 
@@ -310,7 +311,7 @@ class Processes:
         self._started: list[Process] = []
 
     def start(self, name: str, argv: list[str], env: Mapping[str, str]) -> Process:
-        workdir = Path(tempfile.mkdtemp(prefix=f"barah-{name}-"))  # short: socket paths fit
+        workdir = Path(tempfile.mkdtemp(prefix=f"proc-{name}-"))  # short: socket paths fit
         with (workdir / "stdout.log").open("wb") as out, (workdir / "stderr.log").open("wb") as err:
             popen = subprocess.Popen(  # noqa: S603 - our own commands, no shell
                 argv,
@@ -465,14 +466,14 @@ class Databases:
 
     def __init__(self) -> None:
         self._cleanup = contextlib.ExitStack()
-        self._folder = Path(tempfile.mkdtemp(prefix="barah-db-"))
+        self._folder = Path(tempfile.mkdtemp(prefix="proc-db-"))
 
     def create(self, *, migrated: bool = True) -> str:
         server_url = os.environ.get("TEST_DATABASE_URL")
         if server_url:
             url = self._cleanup.enter_context(throwaway_database(server_url))
         else:
-            url = f"sqlite:///{tempfile.mkdtemp(dir=self._folder)}/barah.db"
+            url = f"sqlite:///{tempfile.mkdtemp(dir=self._folder)}/test.db"
         if migrated:
             app = create_app(make_settings(database_url=url))
             with app.app_context():
@@ -582,7 +583,7 @@ def is_ecs_event(event: object) -> bool:
     return (
         all(key in event for key in ("@timestamp", "log.level", "message"))
         and isinstance(service, dict)
-        and service.get("name") == "barah"
+        and service.get("name") == project.SLUG
     )
 
 

@@ -130,7 +130,7 @@ def welcomed_at(database_url: str, user_id: int) -> datetime | None:
 
 def send_welcome_email(broker_url: str, user_id: int) -> str:
     """Queue the task as the web process does, from a client that is not the app."""
-    client: Celery[Any] = Celery("barah-process-tests", broker=broker_url, set_as_current=False)
+    client: Celery[Any] = Celery("process-tests", broker=broker_url, set_as_current=False)
     try:
         return str(client.send_task(WELCOME_TASK, args=[user_id]).id)
     finally:

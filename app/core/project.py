@@ -1,0 +1,10 @@
+"""What this service is called, in one place: the docs title, logs' service.name, mail.
+
+A project started with `copier copy` gets its own values here (copier renders this file from
+project.py.jinja beside it); every other module takes the name from this one.
+"""
+
+NAME = "Barah"  # for people: the OpenAPI title, mail subjects
+SLUG = "barah"  # for machines: service.name in logs, the default database file
+DESCRIPTION = "A production-grade Flask API template that follows the twelve-factor app."
+MAIL_FROM = "Barah <no-reply@example.com>"  # the default sender; MAIL_FROM overrides it
