@@ -41,7 +41,7 @@ FROM ${BASE_IMAGE}
 
 ARG APP_RELEASE=""
 LABEL org.opencontainers.image.title="barah" \
-      org.opencontainers.image.description="Barah, a twelve-factor Flask API" \
+      org.opencontainers.image.description="A production-grade Flask API template that follows the twelve-factor app." \
       org.opencontainers.image.revision="${APP_RELEASE}" \
       org.opencontainers.image.version="${APP_RELEASE}"
 

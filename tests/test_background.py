@@ -48,7 +48,7 @@ def test_sign_up_sends_a_welcome_email_through_smtp(stack: Stack, mailbox: Mailb
     message = mailbox.messages[0]
     assert message["To"] == "ada@example.com"
     assert message["Subject"] == f"Welcome to {project.NAME}"
-    assert "no-reply@example.com" in message["From"]
+    assert message["From"] == project.MAIL_FROM
     assert "Hello Ada" in message.get_content()
     wait_for(lambda: welcomed(stack.app, user_id))
 

@@ -1,7 +1,7 @@
 """What this service is called, in one place: the docs title, logs' service.name, mail.
 
-A project started with `copier copy` gets its own values here (copier renders this file from
-project.py.jinja beside it); every other module takes the name from this one.
+A project started from the template with `copier copy` gets its own values here; every other
+module takes the name from this one.
 """
 
 NAME = "Barah"  # for people: the OpenAPI title, mail subjects
