@@ -336,7 +336,9 @@ def median(values: list[float]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="This service vs a bare Flask baseline (bench/README)")
+    parser = argparse.ArgumentParser(
+        description="This service vs a bare Flask baseline (bench/README)"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=16)

@@ -40,13 +40,13 @@ def loaded_packages(module: str, database: Path) -> list[str]:
 def test_the_web_and_worker_processes_load_neither_migrations_nor_optional_parts(
     entry_point: str, tmp_path: Path
 ) -> None:
-    assert loaded_packages(entry_point, tmp_path / "barah.db") == []
+    assert loaded_packages(entry_point, tmp_path / "test.db") == []
 
 
 def test_the_release_step_still_has_its_migration_commands(tmp_path: Path) -> None:
     done = subprocess.run(  # noqa: S603 - our own commands, no shell
         flask_command("db", "--help"),
-        env=environment(DATABASE_URL=f"sqlite:///{tmp_path / 'barah.db'}"),
+        env=environment(DATABASE_URL=f"sqlite:///{tmp_path / 'test.db'}"),
         capture_output=True,
         text=True,
         timeout=ONE_OFF_TIMEOUT,
