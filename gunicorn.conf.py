@@ -8,14 +8,14 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from app.core import telemetry
+from app.core import project, telemetry
 from app.core.logging import configure_logging
 from app.core.settings import ServerSettings, Settings, check_web_server, load_settings
 
 _server = load_settings(ServerSettings)
 _app_settings = load_settings(Settings)
 if _app_settings.metrics_port == _server.port:
-    raise SystemExit("Barah cannot start: METRICS_PORT must differ from the public PORT.")
+    raise SystemExit(f"{project.NAME} cannot start: METRICS_PORT must differ from the public PORT.")
 check_web_server(_app_settings, _server)
 
 wsgi_app = "app.wsgi:app"

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from app import create_app
+from app.core import project
 from app.core.extensions import db
 from tests.conftest import free_port, make_settings
 
@@ -107,5 +108,5 @@ def test_checked_out_connections_are_counted(metered_app: Flask) -> None:
 
 def test_the_build_info_carries_the_release(metered_app: Flask) -> None:
     release = metered_app.config["RELEASE"]
-    build = [labels for (name, labels) in scrape() if name == "barah_build_info"]
+    build = [labels for (name, labels) in scrape() if name == f"{project.METRIC_PREFIX}_build_info"]
     assert [dict(labels)["release"] for labels in build] == [release]

@@ -24,7 +24,7 @@ PUBLIC = {
     "X-Forwarded-Proto": "https",
     "X-Forwarded-Host": "api.example.com",
     "X-Forwarded-Port": "443",
-    "X-Forwarded-Prefix": "/barah",
+    "X-Forwarded-Prefix": "/shelf",
 }
 
 
@@ -108,7 +108,7 @@ def test_behind_a_proxy_links_and_locations_use_the_public_url(
         "/api/v1/books?page_size=1", headers={**reader.headers, **PUBLIC}, environ_base=PROXY
     )
     assert page.headers["Link"] == (
-        '<https://api.example.com/barah/api/v1/books?page_size=1&page=2>; rel="next"'
+        '<https://api.example.com/shelf/api/v1/books?page_size=1&page=2>; rel="next"'
     )
     assert page.headers["Strict-Transport-Security"].startswith("max-age=")
     created = client.post(
@@ -118,7 +118,7 @@ def test_behind_a_proxy_links_and_locations_use_the_public_url(
         environ_base=PROXY,
     )
     # A relative reference, resolved by the client against the public URL it called.
-    assert created.headers["Location"] == f"/barah/api/v1/books/{created.get_json()['id']}"
+    assert created.headers["Location"] == f"/shelf/api/v1/books/{created.get_json()['id']}"
 
 
 def test_without_a_proxy_made_up_public_urls_change_nothing(direct: Flask, sign_up: SignUp) -> None:
@@ -135,7 +135,7 @@ def test_without_a_proxy_made_up_public_urls_change_nothing(direct: Flask, sign_
 def test_the_access_log_names_the_real_client(
     proxied: Flask, direct: Flask, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="barah.access"):
+    with caplog.at_level(logging.INFO, logger="app.access"):
         proxied.test_client().get(
             "/livez", headers={"X-Forwarded-For": "203.0.113.9"}, environ_base=PROXY
         )

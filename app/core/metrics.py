@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram, multiprocess,
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from app.core import project
 from app.core.extensions import db
 from app.core.health import app_version
 from app.core.settings import ServerSettings, Settings, load_settings
@@ -61,7 +62,7 @@ TASK_DURATION = Histogram(
     buckets=TASK_DURATION_BUCKETS,
 )
 BUILD_INFO = Gauge(
-    "barah_build_info",
+    f"{project.METRIC_PREFIX}_build_info",
     "1, labelled with the release id and version this process runs.",
     ["release", "version"],
     multiprocess_mode="max",
@@ -76,8 +77,8 @@ def init_app(app: Flask, settings: Settings) -> None:
     with app.app_context():
         watch_pool(db.engine)
     # Signals are process-wide and only the worker sends these; connect them once.
-    task_prerun.connect(start_task, weak=False, dispatch_uid="barah.metrics.task_prerun")
-    task_postrun.connect(observe_task, weak=False, dispatch_uid="barah.metrics.task_postrun")
+    task_prerun.connect(start_task, weak=False, dispatch_uid="app.metrics.task_prerun")
+    task_postrun.connect(observe_task, weak=False, dispatch_uid="app.metrics.task_postrun")
 
     def serve_worker_metrics(**_: Any) -> None:
         # A worker run in a thread (tests) belongs to a process that serves nothing.
@@ -85,9 +86,9 @@ def init_app(app: Flask, settings: Settings) -> None:
             # The worker binds HOST, as the web process does for both its ports.
             serve(load_settings(ServerSettings).host, settings.metrics_port)
 
-    worker_ready.connect(serve_worker_metrics, weak=False, dispatch_uid="barah.metrics.serve")
+    worker_ready.connect(serve_worker_metrics, weak=False, dispatch_uid="app.metrics.serve")
     worker_process_shutdown.connect(
-        forget_pool_child, weak=False, dispatch_uid="barah.metrics.child_exit"
+        forget_pool_child, weak=False, dispatch_uid="app.metrics.child_exit"
     )
 
 

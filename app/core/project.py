@@ -8,3 +8,5 @@ NAME = "Barah"  # for people: the OpenAPI title, mail subjects
 SLUG = "barah"  # for machines: service.name in logs, the default database file
 DESCRIPTION = "A production-grade Flask API template that follows the twelve-factor app."
 MAIL_FROM = "Barah <no-reply@example.com>"  # the default sender; MAIL_FROM overrides it
+# Prometheus metric names allow letters, digits and underscores.
+METRIC_PREFIX = SLUG.replace("-", "_")

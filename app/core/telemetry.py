@@ -57,7 +57,7 @@ def own_metrics_directory() -> None:
     """
     if os.environ.get(METRICS_DIRECTORY_VARIABLE):
         return
-    path = tempfile.mkdtemp(prefix="barah-metrics-")
+    path = tempfile.mkdtemp(prefix="prometheus-metrics-")
     os.environ[METRICS_DIRECTORY_VARIABLE] = path
     owner = os.getpid()
 

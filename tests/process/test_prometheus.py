@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from app.core import project
 from tests.conftest import free_port
 from tests.process.conftest import (
     Databases,
@@ -168,7 +169,7 @@ def test_metrics_are_not_on_the_public_port(observed: Observed) -> None:
 
 
 def test_the_web_process_reports_its_release(observed: Observed) -> None:
-    build = observed.prometheus.query('barah_build_info{job="web"}')
+    build = observed.prometheus.query(f'{project.METRIC_PREFIX}_build_info{{job="web"}}')
     assert [series["metric"]["release"] for series in build] == [RELEASE]
 
 
