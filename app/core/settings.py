@@ -271,7 +271,7 @@ class Settings(BaseSettings):
         default="http/protobuf", description="OTLP transport; http/protobuf is the one shipped."
     )
     otel_service_name: str = Field(
-        default="barah", description="service.name of the exported spans."
+        default=project.SLUG, description="service.name of the exported spans."
     )
     otel_traces_sampler: Literal[
         "always_on",

@@ -26,7 +26,7 @@ from app.core.extensions import db
 from app.core.logging import StdoutHandler
 from app.core.settings import Settings
 
-TRACER_NAME = "barah"
+TRACER_NAME = "app"  # the instrumentation scope: this code base
 # Probes would fill every trace store with spans nobody reads.
 EXCLUDED_URLS = "livez,readyz"
 

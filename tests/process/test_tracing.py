@@ -77,7 +77,7 @@ def traced(
             SMTP_URL=smtp_server.url,
             SMTP_STARTTLS="false",
             OTEL_EXPORTER_OTLP_ENDPOINT=collector.url,
-            OTEL_SERVICE_NAME="barah-under-test",
+            OTEL_SERVICE_NAME="service-under-test",
             # Export each batch after 100 ms rather than 5 s, so the test waits less.
             OTEL_BSP_SCHEDULE_DELAY="100",
         )
@@ -142,7 +142,7 @@ def test_the_spans_name_the_service(traced: Traced, signup_trace: list[Span]) ->
     resource = {
         item.key: item.value.string_value for item in export.resource_spans[0].resource.attributes
     }
-    assert resource["service.name"] == "barah-under-test"
+    assert resource["service.name"] == "service-under-test"
 
 
 def test_log_events_of_the_request_and_task_carry_the_trace_id(
