@@ -35,7 +35,7 @@ def unreachable_app(scheme: str) -> Flask:
     """An app whose database server is down: nothing listens on its port."""
     return create_app(
         make_settings(
-            database_url=f"{scheme}://nobody@127.0.0.1:{free_port()}/barah",
+            database_url=f"{scheme}://nobody@127.0.0.1:{free_port()}/unreachable",
             database_connect_timeout=1,
             database_retry_after=RETRY_AFTER,
         )

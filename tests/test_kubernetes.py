@@ -21,6 +21,7 @@ import jsonschema
 import pytest
 import yaml
 
+from app.core import project
 from app.core.settings import ServerSettings, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,7 +130,7 @@ def test_the_production_set_validates_strictly(rendered_file: Path, version: str
 
 def test_the_keda_scaled_object_matches_the_vendored_schema(rendered: list[Manifest]) -> None:
     schema = json.loads((KUBERNETES / "schemas" / "keda.sh-v1alpha1-scaledobject.json").read_text())
-    scaled = one(rendered, "ScaledObject", "barah-worker")
+    scaled = one(rendered, "ScaledObject", f"{project.SLUG}-worker")
     jsonschema.validate(scaled, schema)
     misspelled = {**scaled, "spec": {**scaled["spec"], "minReplicas": 1}}
     with pytest.raises(jsonschema.ValidationError, match="minReplicas"):
@@ -178,14 +179,16 @@ def test_no_pod_gets_a_service_account_token(rendered: list[Manifest]) -> None:
 def test_every_image_is_tagged_with_the_release_id(rendered: list[Manifest]) -> None:
     release = release_id(rendered)
     for name, container, _ in containers(rendered):
-        assert container["image"].endswith(f"/barah:{release}"), name
+        assert container["image"].endswith(f"/{project.SLUG}:{release}"), name
 
 
 # ------------------------------------------------------------------ web
 
 
 def test_web_probes_mean_started_ready_and_alive(rendered: list[Manifest]) -> None:
-    web = one(rendered, "Deployment", "barah-web")["spec"]["template"]["spec"]["containers"][0]
+    web = one(rendered, "Deployment", f"{project.SLUG}-web")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
     assert web["startupProbe"]["httpGet"]["path"] == "/livez"
     assert web["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert web["livenessProbe"]["httpGet"]["path"] == "/livez"
@@ -207,7 +210,7 @@ def test_every_probe_path_is_in_the_openapi_document(rendered: list[Manifest]) -
 def test_web_drains_before_gunicorn_stops_and_finishes_before_the_kill(
     rendered: list[Manifest],
 ) -> None:
-    pod = one(rendered, "Deployment", "barah-web")["spec"]["template"]["spec"]
+    pod = one(rendered, "Deployment", f"{project.SLUG}-web")["spec"]["template"]["spec"]
     pause = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
     assert pause > 0
     server = ServerSettings.model_validate({k.lower(): v for k, v in config(rendered).items()})
@@ -218,14 +221,16 @@ def test_web_drains_before_gunicorn_stops_and_finishes_before_the_kill(
 def test_web_has_a_service_an_autoscaler_and_a_disruption_budget(
     rendered: list[Manifest],
 ) -> None:
-    labels = one(rendered, "Deployment", "barah-web")["spec"]["template"]["metadata"]["labels"]
-    service = one(rendered, "Service", "barah-web")
+    labels = one(rendered, "Deployment", f"{project.SLUG}-web")["spec"]["template"]["metadata"][
+        "labels"
+    ]
+    service = one(rendered, "Service", f"{project.SLUG}-web")
     assert service["spec"]["selector"].items() <= labels.items()
     assert service["spec"]["ports"][0]["targetPort"] == "http"
-    autoscaler = one(rendered, "HorizontalPodAutoscaler", "barah-web")
-    assert autoscaler["spec"]["scaleTargetRef"]["name"] == "barah-web"
+    autoscaler = one(rendered, "HorizontalPodAutoscaler", f"{project.SLUG}-web")
+    assert autoscaler["spec"]["scaleTargetRef"]["name"] == f"{project.SLUG}-web"
     assert autoscaler["spec"]["minReplicas"] >= 2
-    budget = one(rendered, "PodDisruptionBudget", "barah-web")
+    budget = one(rendered, "PodDisruptionBudget", f"{project.SLUG}-web")
     assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
 
 
@@ -235,19 +240,19 @@ def test_web_has_a_service_an_autoscaler_and_a_disruption_budget(
 def test_the_worker_has_a_probe_a_budget_and_a_queue_length_scaler(
     rendered: list[Manifest],
 ) -> None:
-    deployment = one(rendered, "Deployment", "barah-worker")
+    deployment = one(rendered, "Deployment", f"{project.SLUG}-worker")
     worker = deployment["spec"]["template"]["spec"]["containers"][0]
     assert "inspect" in worker["livenessProbe"]["exec"]["command"][-1]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
-    budget = one(rendered, "PodDisruptionBudget", "barah-worker")
+    budget = one(rendered, "PodDisruptionBudget", f"{project.SLUG}-worker")
     assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
-    scaled = one(rendered, "ScaledObject", "barah-worker")
-    assert scaled["spec"]["scaleTargetRef"]["name"] == "barah-worker"
+    scaled = one(rendered, "ScaledObject", f"{project.SLUG}-worker")
+    assert scaled["spec"]["scaleTargetRef"]["name"] == f"{project.SLUG}-worker"
     assert scaled["spec"]["triggers"][0]["metadata"]["listName"] == "celery"
 
 
 def test_beat_runs_exactly_once(rendered: list[Manifest]) -> None:
-    beat = one(rendered, "Deployment", "barah-beat")
+    beat = one(rendered, "Deployment", f"{project.SLUG}-beat")
     assert beat["spec"]["replicas"] == 1
     assert beat["spec"]["strategy"] == {"type": "Recreate"}
     scaled = [
@@ -255,14 +260,14 @@ def test_beat_runs_exactly_once(rendered: list[Manifest]) -> None:
         for m in rendered
         if m["kind"] in ("HorizontalPodAutoscaler", "ScaledObject")
     ]
-    assert "barah-beat" not in scaled
+    assert f"{project.SLUG}-beat" not in scaled
 
 
 def test_the_migrate_job_is_named_after_the_release_and_runs_the_release_step(
     rendered: list[Manifest],
 ) -> None:
     release = release_id(rendered)
-    job = one(rendered, "Job", f"barah-migrate-{release}")
+    job = one(rendered, "Job", f"{project.SLUG}-migrate-{release}")
     procfile = dict(
         line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line
     )

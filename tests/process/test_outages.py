@@ -80,7 +80,7 @@ class PrivatePostgres:
 
     def __init__(self) -> None:
         self.bin = postgresql_bin()
-        self.folder = Path(tempfile.mkdtemp(prefix="barah-pg-"))
+        self.folder = Path(tempfile.mkdtemp(prefix="outage-pg-"))
         self.data = self.folder / "data"
         self.port = free_port()
         self.as_postgres = os.geteuid() == 0
