@@ -93,6 +93,7 @@ FAST_SUBSET = [
     "tests/test_settings.py",
     "tests/test_contract.py::test_the_committed_document_is_current",
     "tests/books/test_crud.py",
+    "tests/test_kubernetes.py",
 ]
 
 
