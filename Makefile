@@ -19,7 +19,7 @@ MARIADB_URL ?= mysql://root@127.0.0.1:3306/test
 REDIS_URL ?= redis://127.0.0.1:6379/0
 RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: help run test test-services test-matrix lint fmt migrate revision openapi browsers prometheus promtool container-check ci worker beat bench bench-smoke
+.PHONY: help run test test-services test-matrix lint fmt migrate revision openapi browsers prometheus promtool ecs-fields container-check ci worker beat bench bench-smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -108,6 +108,12 @@ prometheus: ## install Debian's prometheus (server and promtool) when missing, f
 promtool: prometheus ## check deploy/prometheus/: the alert rules and the example scrape config
 	promtool check rules deploy/prometheus/alerts.yml
 	promtool check config deploy/prometheus/prometheus.yml
+
+ECS_VERSION := 9.4.0
+ecs-fields: ## regenerate tests/ecs_fields.tsv (ECS names and types) from npm's @elastic/ecs
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  npm install --prefix "$$tmp" --no-save --no-audit --no-fund --silent @elastic/ecs@$(ECS_VERSION) && \
+	  node scripts/ecs-fields.js "$$tmp/node_modules/@elastic/ecs" > tests/ecs_fields.tsv
 
 container-check: .venv/.synced ## hadolint, compose and workflow schemas, build and run the image with podman
 	bash scripts/container-check.sh

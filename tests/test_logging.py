@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.core import project
 from tests.conftest import make_settings
+from tests.ecs import ecs_problems
 
 
 def test_a_request_id_is_minted_and_returned(client: FlaskClient) -> None:
@@ -54,3 +55,14 @@ def test_json_logs_are_ecs_events_tagged_with_the_request(
     assert event["log.level"] == "info"
     assert "@timestamp" in event
     assert event["ecs.version"]
+
+
+def test_the_ecs_check_refuses_unknown_fields_and_wrong_types() -> None:
+    assert not ecs_problems({"message": "ok", "labels": {"book_id": "1"}, "event": {"duration": 5}})
+    assert ecs_problems({"book": {"id": "1"}}) == [
+        "book.id is not an ECS field (project fields go under labels.*)"
+    ]
+    assert ecs_problems({"labels": {"book_id": 1}}) == [
+        "labels is {'book_id': 1}, not of ECS type object<keyword>"
+    ]
+    assert ecs_problems({"event.duration": "5"}) == ["event.duration is '5', not of ECS type long"]

@@ -214,7 +214,7 @@ def rotate(refresh_token: str) -> TokenPair:
     if spent.rowcount != 1:  # type: ignore[attr-defined]
         family.revoked_at = utcnow()
         db.session.commit()
-        log.warning("refresh token reused; sign-in revoked", extra={"user.id": user.id})
+        log.warning("refresh token reused; sign-in revoked", extra={"user.id": str(user.id)})
         raise InvalidToken("refresh token reuse detected; sign in again")
     pair = _issue_pair(user, family)
     db.session.commit()

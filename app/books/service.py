@@ -129,4 +129,4 @@ def commit(book: Book) -> None:
         if "isbn" in str(error.orig).lower():
             isbn_conflict()
         raise
-    log.info("book saved", extra={"book.id": book.id})
+    log.info("book saved", extra={"labels.book_id": str(book.id)})

@@ -34,6 +34,23 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class CeleryTaskFields(logging.Filter):
+    """Celery attaches its task details to records as ``data``, which is no ECS field: keep the
+    task's name, id and run time as ECS and ``labels.*`` fields, and drop the rest, which the
+    message already says (arguments and return values would also copy user data to the log)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        data = record.__dict__.pop("data", None)
+        if isinstance(data, dict):
+            if "name" in data:
+                record.__dict__["labels.task_name"] = str(data["name"])
+            if "id" in data:
+                record.__dict__["labels.task_id"] = str(data["id"])
+            if isinstance(data.get("runtime"), int | float):
+                record.__dict__["event.duration"] = int(data["runtime"] * 1e9)
+        return True
+
+
 class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The one handler this service installs; its class marks it for replacement."""
 
@@ -58,6 +75,7 @@ def configure_logging(settings: Settings) -> None:
     handler = StdoutHandler(sys.stdout)
     handler.setFormatter(build_formatter(settings))
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(CeleryTaskFields())
     root = logging.getLogger()
     for existing in [h for h in root.handlers if isinstance(h, StdoutHandler)]:
         root.removeHandler(existing)

@@ -1,8 +1,12 @@
-"""XI. Logs: in production, every line each process writes is an ECS JSON event of the service.
+"""XI. Logs: in production, every line each process writes is an ECS JSON event of the service,
+and every field of it is an Elastic Common Schema field of the right type, so an ELK stack
+ingests them as they are.
 
-The web, worker and beat processes run with APP_ENV=production, serve a few requests (a 404
-and other client errors among them, a sign-up whose email the worker sends) and are stopped;
-then every line of their stdout and stderr is read back.
+The web, worker and beat processes run with APP_ENV=production and tracing on, serve a few
+requests (a 404 and other client errors among them, a sign-up whose email the worker sends, a
+book saved, a request that fails with a 500) and a task that fails, and are stopped; then every
+line of their stdout and stderr is read back and checked against the field list generated from
+npm's @elastic/ecs (tests/ecs_fields.tsv).
 """
 
 from __future__ import annotations
@@ -12,18 +16,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from celery import Celery
+from sqlalchemy import text
 
 from tests.conftest import PASSWORD, Mailbox
+from tests.ecs import ecs_problems
 from tests.process.conftest import (
     Databases,
     Process,
     Processes,
+    RecordingEndpoint,
     WebServer,
     command,
     ecs_field,
     environment,
     flush_redis,
     non_ecs_lines,
+    session,
     wait_until,
 )
 
@@ -49,13 +58,17 @@ def stopped_stack(
     smtp_server: Mailbox,
 ) -> Iterator[Stack]:
     flush_redis(redis_url)
+    collector = RecordingEndpoint()
+    database_url = module_databases.create()
     env = environment(
         production=True,
-        DATABASE_URL=module_databases.create(),
+        DATABASE_URL=database_url,
         CELERY_BROKER_URL=redis_url,
         SMTP_URL=smtp_server.url,
         SMTP_STARTTLS="false",
+        OTEL_EXPORTER_OTLP_ENDPOINT=collector.url,
     )
+    collector.__enter__()
     web = module_processes.start_web(env)
     worker = module_processes.start("worker", command("worker"), env)
     beat = module_processes.start("beat", command("beat", "--schedule", "celerybeat-schedule"), env)
@@ -81,10 +94,29 @@ def stopped_stack(
         show=(worker,),
     )
     wait_until("beat has started", lambda: beat.logged("beat: Starting"), show=(beat,))
+    token = web.tokens("eve@example.com")["access_token"]
+    book = {"title": "Dune", "author": "Frank Herbert"}
+    auth = {"Authorization": f"Bearer {token}"}
+    assert web.request("POST", "/api/v1/books", json_body=book, headers=auth).status == 201
+    fail_a_task(redis_url)
+    wait_until("the worker has logged the failed task", lambda: worker.logged("raised"))
+    with session(database_url) as db:  # a bug's stand-in: the table is gone under the server
+        db.execute(text("ALTER TABLE books RENAME TO books_gone"))
+        db.commit()
+    assert web.request("GET", "/api/v1/books", headers=auth).status == 500
 
     exit_codes = {process.name: process.stop() for process in (web.process, worker, beat)}
+    collector.__exit__()
     yield Stack(web, worker, beat, exit_codes)
     flush_redis(redis_url)
+
+
+def fail_a_task(broker_url: str) -> None:
+    client = Celery(broker=broker_url)
+    try:
+        client.send_task("app.books.tasks.export_books", kwargs={"unexpected": 1})
+    finally:
+        client.close()
 
 
 def assert_only_ecs_events(process: Process) -> None:
@@ -106,6 +138,31 @@ def test_every_line_of_the_worker_is_an_ecs_event(stopped_stack: Stack) -> None:
 
 def test_every_line_of_beat_is_an_ecs_event(stopped_stack: Stack) -> None:
     assert_only_ecs_events(stopped_stack.beat)
+
+
+@pytest.mark.parametrize("name", ["web", "worker", "beat"])
+def test_every_field_is_an_ecs_field_of_its_type(stopped_stack: Stack, name: str) -> None:
+    process = {"web": stopped_stack.web.process, "worker": stopped_stack.worker}.get(
+        name, stopped_stack.beat
+    )
+    events = process.events()
+    assert events
+    problems = sorted({problem for event in events for problem in ecs_problems(event)})
+    assert not problems, f"{name}:\n" + "\n".join(problems)
+
+
+def test_the_failing_request_is_logged_with_its_error_and_trace(stopped_stack: Stack) -> None:
+    failed = [
+        event
+        for event in stopped_stack.web.process.events()
+        if ecs_field(event, "error.stack_trace") and ecs_field(event, "trace.id")
+    ]
+    assert failed, "no error event with a stack trace and a trace id"
+
+
+def test_a_project_field_is_a_label(stopped_stack: Stack) -> None:
+    saved = [e for e in stopped_stack.web.process.events() if e.get("message") == "book saved"]
+    assert [ecs_field(event, "labels.book_id") for event in saved] == ["1"]
 
 
 def test_the_404_is_an_access_event_with_its_request_id(stopped_stack: Stack) -> None:
