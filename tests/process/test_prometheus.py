@@ -184,3 +184,12 @@ def test_the_worker_reports_its_tasks_by_name_and_outcome(observed: Observed) ->
         lambda: observed.prometheus.value(succeeded) == 1,
         show=(observed.prometheus.process, observed.worker),
     )
+
+
+def test_the_metrics_port_may_not_be_the_public_port(processes: Processes) -> None:
+    port = free_port()
+    server = processes.start(
+        "web", command("web"), environment(PORT=str(port), METRICS_PORT=str(port))
+    )
+    assert server.wait() != 0
+    assert "METRICS_PORT must differ from the public PORT" in server.stderr()
