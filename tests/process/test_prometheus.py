@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
+import signal
 import socket
 import urllib.parse
 import urllib.request
@@ -193,3 +195,48 @@ def test_the_metrics_port_may_not_be_the_public_port(processes: Processes) -> No
     )
     assert server.wait() != 0
     assert "METRICS_PORT must differ from the public PORT" in server.stderr()
+
+
+def scrape(port: int) -> dict[str, float]:
+    """The web process's metrics port as text: sample line -> value (unlabelled ones only)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
+def test_a_killed_worker_leaves_no_request_in_flight_behind(
+    processes: Processes, databases: Databases
+) -> None:
+    metrics_port = free_port()
+    web = processes.web(
+        environment(
+            DATABASE_URL=databases.create(), WEB_CONCURRENCY="2", METRICS_PORT=str(metrics_port)
+        )
+    )
+    # A request whose body never finishes: the view waits for it, in flight.
+    stuck = socket.create_connection(("127.0.0.1", web.port), timeout=15)
+    stuck.sendall(
+        b"POST /api/v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+    )
+    wait_until(
+        "the request is in flight",
+        lambda: scrape(metrics_port).get("http_server_active_requests") == 1,
+        show=(web.process,),
+    )
+    workers = web.process.children()
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    wait_until(
+        "gunicorn has replaced its workers",
+        lambda: len(set(web.process.children()) - set(workers)) == 2,
+        show=(web.process,),
+    )
+    stuck.close()
+    assert scrape(metrics_port)["http_server_active_requests"] == 0
+    assert web.request("GET", "/livez").status == 200
