@@ -105,8 +105,9 @@ prometheus: ## install Debian's prometheus (server and promtool) when missing, f
 	    echo "prometheus is missing: sudo apt-get install prometheus" >&2; exit 1; \
 	  fi; }
 
-promtool: prometheus ## check deploy/prometheus/: the alert rules and the example scrape config
+promtool: prometheus ## check deploy/prometheus/: alert rules, their unit tests, the scrape example
 	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts.test.yml
 	promtool check config deploy/prometheus/prometheus.yml
 
 ECS_VERSION := 9.4.0
