@@ -25,7 +25,6 @@ SIGNED_IN_USER = text(
     " ON token_families.user_id = users.id"
     " WHERE users.id = :user_id AND users.is_active IS true AND token_families.id = :family_id"
     " AND token_families.revoked_at IS NULL"
-    " AND NOT (EXISTS (SELECT * FROM revoked_access_tokens WHERE jti = :jti))"
 )
 COUNT = text(
     f"SELECT count(*) FROM (SELECT {COLUMNS} FROM books WHERE owner_id = :owner_id) AS page"
@@ -67,7 +66,7 @@ def signed_in_user(connection: Any) -> Any:
         abort(401)
     if claims.get("type") != "access":
         abort(401)
-    parameters = {"user_id": int(claims["sub"]), "family_id": claims["fam"], "jti": claims["jti"]}
+    parameters = {"user_id": int(claims["sub"]), "family_id": claims["fam"]}
     return connection.execute(SIGNED_IN_USER, parameters).first() or abort(401)
 
 

@@ -14,7 +14,7 @@ from flask_migrate import upgrade
 from sqlalchemy import select
 
 from app import create_app
-from app.auth.models import RevokedAccessToken, User
+from app.auth.models import TokenFamily, User
 from app.auth.service import hash_password
 from app.auth.tasks import RETRY_BACKOFF_BASE, retry_countdown, send_welcome_email
 from app.core import project
@@ -169,17 +169,21 @@ def test_beat_schedules_the_token_purge_and_the_worker_runs_it(stack: Stack) -> 
     entry = stack.celery.conf.beat_schedule["purge-expired-tokens"]
     assert entry["schedule"] == 3600.0
     assert entry["task"] in stack.celery.tasks
+    user_id = add_user(stack.app, "purged@example.com")
     with stack.app.app_context():
-        db.session.add(RevokedAccessToken(jti="old", expires_at=utcnow() - timedelta(seconds=1)))
-        db.session.add(RevokedAccessToken(jti="new", expires_at=utcnow() + timedelta(hours=1)))
+        now = utcnow()
+        db.session.add(TokenFamily(id="purge-old", user_id=user_id, expires_at=now))
+        db.session.add(
+            TokenFamily(id="purge-new", user_id=user_id, expires_at=now + timedelta(hours=1))
+        )
         db.session.commit()
     stack.celery.send_task(entry["task"])
-    wait_for(lambda: revoked_jtis(stack.app) == {"new"})
+    wait_for(lambda: family_ids(stack.app, user_id) == {"purge-new"})
 
 
-def revoked_jtis(app: Flask) -> set[str]:
+def family_ids(app: Flask, user_id: int) -> set[str]:
     with app.app_context():  # a fresh transaction per look sees the worker's commits
-        return set(db.session.scalars(select(RevokedAccessToken.jti)))
+        return set(db.session.scalars(select(TokenFamily.id).where(TokenFamily.user_id == user_id)))
 
 
 @pytest.mark.no_shared_db

@@ -38,8 +38,10 @@ class User(TimestampMixin, Base):
 class TokenFamily(Base):
     """One sign-in: every refresh token rotated from one login, and the access tokens they mint.
 
-    Revoking the family (logout, or a spent refresh token presented again) ends the sign-in
-    everywhere at once.
+    Every token names its family, and every request checks it, so revoking the family
+    (logout, a spent refresh token presented again, a new password, a deactivated account)
+    ends the sign-in everywhere at once, its access tokens included. ``expires_at`` is when its
+    latest refresh token expires; after that the row is only history, and is purged.
     """
 
     __tablename__ = "token_families"
@@ -51,7 +53,11 @@ class TokenFamily(Base):
 
 
 class RefreshToken(Base):
-    """Each refresh token works once: ``spent_at`` is set when it is rotated."""
+    """Each refresh token works once: ``spent_at`` is set when it is rotated.
+
+    A spent row is kept while its token could still be presented (reuse detection), then
+    purged.
+    """
 
     __tablename__ = "refresh_tokens"
 
@@ -59,15 +65,6 @@ class RefreshToken(Base):
     family_id: Mapped[str] = mapped_column(
         ForeignKey("token_families.id", ondelete="CASCADE"), index=True
     )
-    spent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    spent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     family: Mapped[TokenFamily] = relationship()
-
-
-class RevokedAccessToken(Base):
-    """An access token revoked before it expires (logout); kept until it would have expired."""
-
-    __tablename__ = "revoked_access_tokens"
-
-    jti: Mapped[str] = mapped_column(String(36), primary_key=True)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

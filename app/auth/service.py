@@ -2,7 +2,9 @@
 
 A sign-in is a *token family*. Refresh tokens rotate inside it and each works once; a spent
 one presented again means it was stolen, so the whole family is revoked (OAuth 2.0 Security
-BCP). All revocation state is in the database, so every web process agrees.
+BCP). A sign-in lasts at most SESSION_MAX_AGE from its login (the ``auth_time`` claim),
+however often it is refreshed. All revocation state is in the database, so every web process
+agrees.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any, NoReturn
 
@@ -21,7 +23,7 @@ from flask_smorest import abort
 from sqlalchemy import Select, bindparam, exists, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.auth.models import RefreshToken, RevokedAccessToken, Role, TokenFamily, User
+from app.auth.models import RefreshToken, Role, TokenFamily, User
 from app.auth.tasks import send_welcome_email
 from app.core.background import enqueue_after_commit
 from app.core.extensions import db, utcnow
@@ -111,12 +113,7 @@ def update_profile(user: User, changes: dict[str, Any], family_id: str) -> User:
             )
         user.password_hash = hash_password(changes["password"]["new"])
         # A new password ends every other sign-in; this one stays.
-        db.session.execute(
-            update(TokenFamily)
-            .where(TokenFamily.user_id == user.id, TokenFamily.id != family_id)
-            .where(TokenFamily.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-        )
+        _revoke_families(TokenFamily.user_id == user.id, TokenFamily.id != family_id)
     if "name" in changes:
         user.name = changes["name"]
     db.session.commit()
@@ -132,6 +129,9 @@ def update_account(user_id: int, changes: dict[str, Any]) -> User:
     for field in ("role", "is_active"):
         if field in changes:
             setattr(user, field, changes[field])
+    if changes.get("is_active") is False:
+        # Every sign-in ends for good: reactivating the account later does not revive them.
+        _revoke_families(TokenFamily.user_id == user.id)
     db.session.commit()
     return user
 
@@ -154,18 +154,35 @@ def create_admin(email: str, password: str | None) -> tuple[User, bool]:
 # --- tokens ------------------------------------------------------------------------------
 
 
-def _issue_pair(user: User, family: TokenFamily) -> TokenPair:
+def _revoke_families(*conditions: Any) -> None:
+    db.session.execute(
+        update(TokenFamily)
+        .where(*conditions, TokenFamily.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def _issue_pair(user: User, family: TokenFamily, auth_time: int) -> TokenPair:
+    """A new access and refresh token; neither outlives the sign-in (SESSION_MAX_AGE)."""
     settings = current_settings()
+    now = utcnow()
+    session_end = datetime.fromtimestamp(auth_time, UTC) + settings.session_lifetime
+    access_lifetime = min(settings.access_token_lifetime, session_end - now)
+    refresh_lifetime = min(settings.refresh_token_lifetime, session_end - now)
     refresh_jti = str(uuid.uuid4())
-    family.expires_at = utcnow() + settings.refresh_token_lifetime
+    family.expires_at = now + refresh_lifetime
     db.session.add(RefreshToken(jti=refresh_jti, family=family))
-    claims = {"role": user.role.value, "fam": family.id}
+    claims = {"role": user.role.value, "fam": family.id, "auth_time": auth_time}
     return TokenPair(
-        access_token=create_access_token(str(user.id), additional_claims=claims),
-        refresh_token=create_refresh_token(
-            str(user.id), additional_claims={**claims, "jti": refresh_jti}
+        access_token=create_access_token(
+            str(user.id), additional_claims=claims, expires_delta=access_lifetime
         ),
-        expires_in=settings.jwt_access_token_expires,
+        refresh_token=create_refresh_token(
+            str(user.id),
+            additional_claims={**claims, "jti": refresh_jti},
+            expires_delta=refresh_lifetime,
+        ),
+        expires_in=int(access_lifetime.total_seconds()),
     )
 
 
@@ -179,7 +196,7 @@ def log_in(email: str, password: str) -> TokenPair | None:
     _rehash_if_outdated(user, password)
     family = TokenFamily(id=str(uuid.uuid4()), user_id=user.id)
     db.session.add(family)
-    pair = _issue_pair(user, family)
+    pair = _issue_pair(user, family, auth_time=int(utcnow().timestamp()))
     db.session.commit()
     return pair
 
@@ -195,6 +212,11 @@ def rotate(refresh_token: str) -> TokenPair:
     claims = decode_token(refresh_token)
     if claims.get("type") != "refresh":
         raise InvalidToken("an access token was presented as a refresh token")
+    # Tokens issued before sign-ins had an auth_time are dated from their own issue.
+    auth_time = int(claims.get("auth_time", claims["iat"]))
+    session_age = utcnow().timestamp() - auth_time
+    if session_age >= current_settings().session_max_age:
+        raise InvalidToken("this sign-in is too old to refresh; sign in again")
     spent = db.session.execute(
         update(RefreshToken)
         .where(RefreshToken.jti == claims["jti"], RefreshToken.spent_at.is_(None))
@@ -216,20 +238,14 @@ def rotate(refresh_token: str) -> TokenPair:
         db.session.commit()
         log.warning("refresh token reused; sign-in revoked", extra={"user.id": str(user.id)})
         raise InvalidToken("refresh token reuse detected; sign in again")
-    pair = _issue_pair(user, family)
+    pair = _issue_pair(user, family, auth_time)
     db.session.commit()
     return pair
 
 
 def log_out(access_claims: dict[str, Any]) -> None:
-    """Revoke the presented access token and its whole sign-in."""
-    expires_at = utcnow() + timedelta(seconds=max(0, access_claims["exp"] - utcnow().timestamp()))
-    db.session.add(RevokedAccessToken(jti=access_claims["jti"], expires_at=expires_at))
-    db.session.execute(
-        update(TokenFamily)
-        .where(TokenFamily.id == access_claims["fam"], TokenFamily.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
+    """End the sign-in: its access tokens fail at once, because each request checks the family."""
+    _revoke_families(TokenFamily.id == access_claims["fam"])
     db.session.commit()
 
 
@@ -243,7 +259,6 @@ USER_FOR_ACCESS_TOKEN = (
         User.is_active.is_(True),
         TokenFamily.id == bindparam("family_id"),
         TokenFamily.revoked_at.is_(None),
-        ~exists().where(RevokedAccessToken.jti == bindparam("jti")),
     )
 )
 
@@ -252,5 +267,5 @@ def user_for_access_token(claims: dict[str, Any]) -> User | None:
     """The active user an unrevoked access token speaks for, in one query; None otherwise."""
     return db.session.scalar(
         USER_FOR_ACCESS_TOKEN,
-        {"user_id": int(claims["sub"]), "family_id": claims.get("fam"), "jti": claims["jti"]},
+        {"user_id": int(claims["sub"]), "family_id": claims.get("fam")},
     )

@@ -11,10 +11,11 @@ from celery import Task, shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from sqlalchemy import delete
 
-from app.auth.models import RevokedAccessToken, TokenFamily, User
+from app.auth.models import RefreshToken, TokenFamily, User
 from app.core import project
 from app.core.extensions import db, utcnow
 from app.core.mail import send_mail
+from app.core.settings import current_settings
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +67,22 @@ def send_welcome_email(self: Task[Any, Any], user_id: int) -> bool:
 
 @shared_task
 def purge_expired_tokens() -> int:
-    """Delete revocation records nothing can present any more (beat runs this periodically).
+    """Delete token records nothing can present any more (beat runs this periodically).
 
-    Returns how many were removed; running it twice removes nothing more.
+    That is every family past its last refresh token's expiry (its refresh tokens go with it),
+    and every spent refresh token issued longer than a refresh lifetime ago: the token has
+    expired, so reuse detection no longer needs its row. Returns how many were removed;
+    running it twice removes nothing more.
     """
     now = utcnow()
+    # A token is spent after it was issued, so spent this long ago it has certainly expired.
+    spent_before = now - current_settings().refresh_token_lifetime
     removed = 0
-    for table, column in (
-        (RevokedAccessToken, RevokedAccessToken.expires_at),
-        (TokenFamily, TokenFamily.expires_at),
+    for statement in (
+        delete(RefreshToken).where(RefreshToken.spent_at < spent_before),
+        delete(TokenFamily).where(TokenFamily.expires_at < now),
     ):
-        result = db.session.execute(delete(table).where(column < now))
+        result = db.session.execute(statement)
         removed += result.rowcount or 0  # type: ignore[attr-defined]
     db.session.commit()
     log.info("purged %s expired token records", removed)

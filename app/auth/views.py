@@ -162,5 +162,5 @@ class Account(MethodView):
     @users_blp.response(200, UserSchema)
     @users_blp.alt_response(404, response="NOT_FOUND")
     def patch(self, changes: dict[str, Any], user_id: int) -> User:
-        """Change an account's role or deactivate it."""
+        """Change an account's role, or deactivate it, which ends all of its sign-ins."""
         return service.update_account(user_id, changes)

@@ -236,6 +236,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Refresh-token lifetime in seconds; longer than the access token's.",
     )
+    session_max_age: int = Field(
+        default=30 * 24 * 3600,
+        ge=60,
+        description="Seconds a sign-in lasts at most, however often it is refreshed.",
+    )
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = Field(
         default="HS256", description="The only algorithm tokens are signed and accepted with."
     )
@@ -394,6 +399,10 @@ class Settings(BaseSettings):
     @property
     def refresh_token_lifetime(self) -> timedelta:
         return timedelta(seconds=self.jwt_refresh_token_expires)
+
+    @property
+    def session_lifetime(self) -> timedelta:
+        return timedelta(seconds=self.session_max_age)
 
     @property
     def database(self) -> URL:

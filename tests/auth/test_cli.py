@@ -1,4 +1,4 @@
-"""Admin one-off commands: bootstrap an admin, purge expired revocation records."""
+"""Admin one-off commands: bootstrap an admin, purge expired token records."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from app.auth.models import RevokedAccessToken, Role, TokenFamily, User
+from app.auth.models import RefreshToken, Role, TokenFamily, User
 from app.core.extensions import db, utcnow
 from tests.conftest import SignUp
 
@@ -72,14 +72,26 @@ def test_create_admin_refuses_a_short_password(app: Flask, monkeypatch: pytest.M
 def test_purge_tokens_removes_only_expired_records(app: Flask, sign_up: SignUp) -> None:
     live = sign_up()
     with app.app_context():
-        past = utcnow() - timedelta(minutes=1)
-        db.session.add(RevokedAccessToken(jti="expired-jti", expires_at=past))
-        db.session.add(TokenFamily(id="expired-family", user_id=live.id, expires_at=past))
+        now = utcnow()
+        family = TokenFamily(id="live-family", user_id=live.id, expires_at=now + timedelta(days=1))
+        db.session.add(family)
+        db.session.add(TokenFamily(id="expired-family", user_id=live.id, expires_at=now))
+        # Spent more than a refresh lifetime (14 days) ago: the token itself has expired.
+        spent_long_ago = now - timedelta(days=14, minutes=1)
+        db.session.add(RefreshToken(jti="spent-long-ago", family=family, spent_at=spent_long_ago))
+        # Spent recently: presenting it again must still end the sign-in.
+        db.session.add(RefreshToken(jti="spent-recently", family=family, spent_at=now))
+        db.session.add(RefreshToken(jti="current", family=family))
         db.session.commit()
     code, output = run(app, "auth", "purge-tokens")
     assert code == 0, output
     assert "Removed 2 expired token records" in output
     with app.app_context():
-        assert db.session.get(RevokedAccessToken, "expired-jti") is None
         assert db.session.get(TokenFamily, "expired-family") is None
+        jtis = set(
+            db.session.scalars(
+                select(RefreshToken.jti).where(RefreshToken.family_id == "live-family")
+            )
+        )
+        assert jtis == {"spent-recently", "current"}
     assert app.test_client().get("/api/v1/users/me", headers=live.headers).status_code == 200

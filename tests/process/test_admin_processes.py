@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from app.auth.models import RevokedAccessToken
+from app.auth.models import RefreshToken
 from tests.process.conftest import (
     Databases,
     Processes,
@@ -55,12 +55,19 @@ def test_release_admin_and_purge_commands_act_on_what_the_web_process_serves(
         (ADMIN_EMAIL, "admin")
     ]
 
-    # A signed-out token (its revocation still needed) and a record that has expired anyway.
-    signed_out = web.tokens(ADMIN_EMAIL, ADMIN_PASSWORD)["access_token"]
-    assert web.request("POST", "/api/v1/auth/logout", headers=bearer(signed_out)).status == 204
+    # A signed-out sign-in (its revocation still needed), and a refresh token spent so long
+    # ago that it has expired anyway.
+    signed_out = web.tokens(ADMIN_EMAIL, ADMIN_PASSWORD)
+    family = jwt_claims(signed_out["refresh_token"])["fam"]
+    assert (
+        web.request(
+            "POST", "/api/v1/auth/logout", headers=bearer(signed_out["access_token"])
+        ).status
+        == 204
+    )
     with session(database_url) as rows:
-        expired = datetime.now(UTC) - timedelta(days=1)
-        rows.add(RevokedAccessToken(jti="expired-long-ago", expires_at=expired))
+        long_ago = datetime.now(UTC) - timedelta(days=15)
+        rows.add(RefreshToken(jti="spent-long-ago", family_id=family, spent_at=long_ago))
         rows.commit()
 
     purge = processes.run("purge-tokens", flask_command("auth", "purge-tokens"), env)
@@ -68,9 +75,14 @@ def test_release_admin_and_purge_commands_act_on_what_the_web_process_serves(
     assert purge.popen.returncode == 0, purge.tail()
     assert "Removed 1 expired token records." in purge.stdout()
     with session(database_url) as rows:
-        remaining = set(rows.scalars(select(RevokedAccessToken.jti)))
-    assert remaining == {jwt_claims(signed_out)["jti"]}
-    assert web.request("GET", "/api/v1/users/me", headers=bearer(signed_out)).status == 401
+        remaining = set(
+            rows.scalars(select(RefreshToken.jti).where(RefreshToken.family_id == family))
+        )
+    assert remaining == {jwt_claims(signed_out["refresh_token"])["jti"]}
+    assert (
+        web.request("GET", "/api/v1/users/me", headers=bearer(signed_out["access_token"])).status
+        == 401
+    )
     assert web.request("GET", "/api/v1/users", headers=bearer(token)).status == 200
 
 
