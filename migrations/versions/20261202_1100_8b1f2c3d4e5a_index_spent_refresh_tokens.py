@@ -1,7 +1,7 @@
 """index spent refresh tokens, so their purge does not scan the table
 
 Revision ID: 8b1f2c3d4e5a
-Revises: 255af92ab4de
+Revises: 0f4015043d47
 Create Date: 2026-12-02 11:00:00.000000
 
 """
@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "8b1f2c3d4e5a"
-down_revision = "255af92ab4de"
+down_revision = "0f4015043d47"
 branch_labels = None
 depends_on = None
 
