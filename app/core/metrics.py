@@ -14,7 +14,7 @@ import time
 from functools import cache
 from typing import Any
 
-from celery.signals import task_postrun, task_prerun, worker_process_shutdown, worker_ready
+from celery.signals import task_postrun, task_prerun, worker_init, worker_process_shutdown
 from flask import Flask, Response, g, request
 from prometheus_client import CollectorRegistry, Gauge, Histogram, multiprocess, start_http_server
 from sqlalchemy import event
@@ -86,7 +86,9 @@ def init_app(app: Flask, settings: Settings) -> None:
             # The worker binds HOST, as the web process does for both its ports.
             serve(load_settings(ServerSettings).host, settings.metrics_port)
 
-    worker_ready.connect(serve_worker_metrics, weak=False, dispatch_uid="app.metrics.serve")
+    # Served before the pool starts and the broker is reached: a worker waiting for its broker
+    # still answers scrapes, and that is when they matter most.
+    worker_init.connect(serve_worker_metrics, weak=False, dispatch_uid="app.metrics.serve")
     worker_process_shutdown.connect(
         forget_pool_child, weak=False, dispatch_uid="app.metrics.child_exit"
     )

@@ -240,3 +240,23 @@ def test_a_killed_worker_leaves_no_request_in_flight_behind(
     stuck.close()
     assert scrape(metrics_port)["http_server_active_requests"] == 0
     assert web.request("GET", "/livez").status == 200
+
+
+def test_a_worker_waiting_for_its_broker_still_answers_scrapes(
+    processes: Processes, databases: Databases
+) -> None:
+    metrics_port = free_port()
+    env = environment(
+        DATABASE_URL=databases.create(),
+        CELERY_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+        METRICS_PORT=str(metrics_port),
+    )
+    worker = processes.start("worker", command("worker"), env)
+
+    def reports_its_release() -> bool:
+        with contextlib.suppress(OSError):
+            build_info = f"{project.METRIC_PREFIX}_build_info"
+            return any(name.startswith(build_info) for name in scrape(metrics_port))
+        return False
+
+    wait_until("the worker answers a scrape", reports_its_release, show=(worker,))
