@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from datetime import datetime
 
 from sqlalchemy import Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.core.extensions import Base, TimestampMixin, UTCDateTime
+from app.core.extensions import Base, TimestampMixin, UTCDateTime, utcnow
 
 
 class Role(enum.StrEnum):
@@ -29,10 +30,48 @@ class User(TimestampMixin, Base):
     )
     is_active: Mapped[bool] = mapped_column(default=True)
     welcomed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
+
+
+class EmailTokenPurpose(enum.StrEnum):
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose, not a password
+    EMAIL_VERIFICATION = "email_verification"
+
+
+def token_digest(token: str) -> str:
+    """What is stored of a mailed token. The token is random, so a fast hash is enough."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class EmailToken(Base):
+    """A link sent by mail (password reset, email verification); only its hash is stored.
+
+    ``id`` is the key of the request that asked for it, so a task that runs twice finds the
+    row it wrote and sends nothing more. A user has at most one live token per purpose:
+    issuing one voids the others, and so does using it or changing the password.
+    """
+
+    __tablename__ = "email_tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[EmailTokenPurpose] = mapped_column(
+        Enum(
+            EmailTokenPurpose,
+            native_enum=False,
+            length=32,
+            values_callable=lambda e: [m.value for m in e],
+        )
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class TokenFamily(Base):

@@ -187,8 +187,8 @@ class Settings(BaseSettings):
     )
     ratelimit_auth: str = Field(
         default="10 per minute",
-        description="Limit per client IP on login, token, signup and refresh, such as "
-        "'10 per minute' or '5/minute;100/day'.",
+        description="Limit per client IP on login, token, signup, refresh, password reset "
+        "and email verification, such as '10 per minute' or '5/minute;100/day'.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", description="Minimum level of log events."
@@ -258,6 +258,19 @@ class Settings(BaseSettings):
     )
     smtp_timeout: int = Field(default=10, ge=1, description="Seconds per SMTP operation.")
     mail_from: str = Field(default=project.MAIL_FROM, description="Sender of outgoing mail.")
+    frontend_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where the links in mails point: {FRONTEND_URL}/reset-password?token=...",
+    )
+    password_reset_token_expires: int = Field(
+        default=1800,
+        ge=60,
+        description="Seconds a password-reset or email-verification link stays valid.",
+    )
+    require_verified_email: bool = Field(
+        default=False,
+        description="true: login and the token endpoint refuse accounts with an unverified email.",
+    )
 
     metrics_port: int | None = Field(
         default=None,
@@ -357,6 +370,16 @@ class Settings(BaseSettings):
             raise ValueError(f"must be longer than JWT_ACCESS_TOKEN_EXPIRES ({access})")
         return value
 
+    @field_validator("frontend_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http:// or https:// URL")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or a fragment")
+        return value.rstrip("/")
+
     @field_validator("database_url")
     @classmethod
     def _usable_database_url(cls, value: str) -> str:
@@ -403,6 +426,10 @@ class Settings(BaseSettings):
     @property
     def session_lifetime(self) -> timedelta:
         return timedelta(seconds=self.session_max_age)
+
+    @property
+    def email_token_lifetime(self) -> timedelta:
+        return timedelta(seconds=self.password_reset_token_expires)
 
     @property
     def database(self) -> URL:
