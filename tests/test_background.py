@@ -49,7 +49,9 @@ def test_sign_up_sends_a_welcome_email_through_smtp(stack: Stack, mailbox: Mailb
     assert message["To"] == "ada@example.com"
     assert message["Subject"] == f"Welcome to {project.NAME}"
     assert message["From"] == project.MAIL_FROM
-    assert "Hello Ada" in message.get_content()
+    plain = message.get_body(("plain",))
+    assert plain is not None
+    assert "Hello Ada" in plain.get_content()
     wait_for(lambda: welcomed(stack.app, user_id))
 
 

@@ -1,18 +1,28 @@
-"""Background work for accounts: the welcome email and token housekeeping."""
+"""Background work for accounts: the mails they receive, and token housekeeping."""
 
 from __future__ import annotations
 
 import logging
+import secrets
 import smtplib
+import uuid
+from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
 
 from celery import Task, shared_task
 from celery.utils.time import get_exponential_backoff_interval
-from sqlalchemy import delete
+from sqlalchemy import delete, select, update
 
-from app.auth.models import RefreshToken, TokenFamily, User
-from app.core import project
+from app.auth import emails
+from app.auth.models import (
+    EmailToken,
+    EmailTokenPurpose,
+    RefreshToken,
+    TokenFamily,
+    User,
+    token_digest,
+)
 from app.core.extensions import db, utcnow
 from app.core.mail import send_mail
 from app.core.settings import current_settings
@@ -33,36 +43,115 @@ def retry_countdown(retries: int) -> int:
     )
 
 
-@shared_task(bind=True, max_retries=MAX_EMAIL_RETRIES)
-def send_welcome_email(self: Task[Any, Any], user_id: int) -> bool:
-    """Welcome a new user once: a second run (redelivery, retry) sends nothing more."""
-    user = db.session.get(User, user_id)
-    if user is None or user.welcomed_at is not None:
-        return False
-    message = EmailMessage()
-    message["To"] = user.email
-    message["Subject"] = f"Welcome to {project.NAME}"
-    message.set_content(f"Hello {user.name},\n\nyour account is ready. Welcome aboard!\n")
+def deliver(task: Task[Any, Any], message: EmailMessage, what: str) -> None:
+    """Send ``message``; when the mail server fails, retry ``task`` later with backoff."""
     try:
         send_mail(message)
     except (smtplib.SMTPException, OSError) as error:
-        if self.request.retries >= MAX_EMAIL_RETRIES:
-            log.error(
-                "welcome email to user %s failed after %s retries: %s",
-                user_id,
-                self.request.retries,
-                error,
-            )
+        if task.request.retries >= MAX_EMAIL_RETRIES:
+            log.error("%s failed after %s retries: %s", what, task.request.retries, error)
             raise
-        countdown = retry_countdown(self.request.retries)
-        log.warning(
-            "welcome email to user %s failed (%s); retrying in %ss", user_id, error, countdown
-        )
-        raise self.retry(exc=error, countdown=countdown) from error
+        countdown = retry_countdown(task.request.retries)
+        log.warning("%s failed (%s); retrying in %ss", what, error, countdown)
+        raise task.retry(exc=error, countdown=countdown) from error
+
+
+def issue_email_token(user: User, purpose: EmailTokenPurpose, key: str) -> str | None:
+    """A new link token for ``user`` that voids their earlier ones of this purpose.
+
+    ``key`` names the request that asked for it: when its token was already mailed or voided
+    (the task runs again), there is nothing to do and the answer is None. Only the token's
+    hash is stored; the caller commits before mailing the token, so the link works on arrival.
+    """
+    row = db.session.get(EmailToken, key)
+    if row is not None and (row.sent_at is not None or row.voided_at is not None):
+        return None
+    # Lock the account, so two requests at once still leave one live token.
+    db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    now = utcnow()
+    db.session.execute(
+        update(EmailToken)
+        .where(EmailToken.user_id == user.id, EmailToken.purpose == purpose)
+        .where(EmailToken.id != key, EmailToken.voided_at.is_(None))
+        .values(voided_at=now)
+    )
+    token = secrets.token_urlsafe(32)  # 256 bits
+    if row is None:
+        row = EmailToken(id=key, user_id=user.id, purpose=purpose)
+        db.session.add(row)
+    row.token_hash = token_digest(token)
+    row.created_at = now
+    row.expires_at = now + current_settings().email_token_lifetime
+    return token
+
+
+def mail_link(
+    task: Task[Any, Any],
+    user: User,
+    purpose: EmailTokenPurpose,
+    key: str,
+    compose: Callable[[User, str], EmailMessage],
+) -> bool:
+    """Issue a token for request ``key`` and mail it, once however often the task runs."""
+    token = issue_email_token(user, purpose, key)
+    if token is None:
+        return False
+    message = compose(user, token)
+    user_id = user.id
+    db.session.commit()
+    deliver(task, message, f"{purpose.value} mail to user {user_id}")
+    db.session.execute(update(EmailToken).where(EmailToken.id == key).values(sent_at=utcnow()))
+    db.session.commit()
+    log.info("%s mail sent to user %s", purpose.value, user_id)
+    return True
+
+
+@shared_task(bind=True, max_retries=MAX_EMAIL_RETRIES)
+def send_welcome_email(self: Task[Any, Any], user_id: int) -> bool:
+    """Welcome a new user once: a second run (redelivery, retry) sends nothing more.
+
+    The welcome carries the link that verifies the address, so a sign-up makes one mail.
+    """
+    user = db.session.get(User, user_id)
+    if user is None or user.welcomed_at is not None:
+        return False
+    token = None
+    if user.email_verified_at is None:
+        # A retry issues a fresh token (voiding this one): only the mail that left matters.
+        token = issue_email_token(user, EmailTokenPurpose.EMAIL_VERIFICATION, str(uuid.uuid4()))
+    message = emails.welcome(user, token)
+    db.session.commit()
+    deliver(self, message, f"welcome email to user {user_id}")
     user.welcomed_at = utcnow()
     db.session.commit()
     log.info("welcome email sent to user %s", user_id)
     return True
+
+
+@shared_task(bind=True, max_retries=MAX_EMAIL_RETRIES)
+def send_password_reset(self: Task[Any, Any], email: str, request_key: str) -> bool:
+    """Mail a reset link to the active account of ``email``, if there is one.
+
+    The request only queued this task, so whether the account exists costs the request
+    nothing it could be timed by.
+    """
+    user = db.session.scalar(select(User).where(User.email == email, User.is_active.is_(True)))
+    if user is None:
+        return False
+    return mail_link(
+        self, user, EmailTokenPurpose.PASSWORD_RESET, request_key, emails.password_reset
+    )
+
+
+@shared_task(bind=True, max_retries=MAX_EMAIL_RETRIES)
+def send_email_verification(self: Task[Any, Any], user_id: int, request_key: str) -> bool:
+    """Mail a new link that verifies the account's address, unless it is verified already."""
+    user = db.session.get(User, user_id)
+    if user is None or not user.is_active or user.email_verified_at is not None:
+        return False
+    return mail_link(
+        self, user, EmailTokenPurpose.EMAIL_VERIFICATION, request_key, emails.email_verification
+    )
 
 
 @shared_task
@@ -81,6 +170,7 @@ def purge_expired_tokens() -> int:
     for statement in (
         delete(RefreshToken).where(RefreshToken.spent_at < spent_before),
         delete(TokenFamily).where(TokenFamily.expires_at < now),
+        delete(EmailToken).where(EmailToken.expires_at < now),
     ):
         result = db.session.execute(statement)
         removed += result.rowcount or 0  # type: ignore[attr-defined]

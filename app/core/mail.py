@@ -25,7 +25,7 @@ def send_mail(message: EmailMessage) -> None:
         message["From"] = settings.mail_from
     if not settings.smtp_url:
         # Production refuses to start without SMTP_URL, so a body is logged only elsewhere.
-        log.info("mail not sent (SMTP_URL is unset):\n%s", message.as_string())
+        log.info("mail not sent (SMTP_URL is unset):\n%s", readable(message))
         return
     url = urlsplit(settings.smtp_url)
     host = url.hostname or "localhost"
@@ -50,3 +50,14 @@ def send_mail(message: EmailMessage) -> None:
 def tls_context(settings: Settings) -> ssl.SSLContext:
     """Certificate and host name checked, against SMTP_CA_FILE or the system's CAs."""
     return ssl.create_default_context(cafile=settings.smtp_ca_file)
+
+
+def readable(message: EmailMessage) -> str:
+    """Headers and the plain-text part, decoded, so a developer can click the links in it."""
+    headers = "".join(
+        f"{name}: {value}\n"
+        for name, value in message.items()
+        if name.lower() not in ("content-type", "content-transfer-encoding", "mime-version")
+    )
+    body = message.get_body(("plain",))
+    return headers + "\n" + (body.get_content() if body is not None else "")
