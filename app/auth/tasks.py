@@ -115,14 +115,16 @@ def send_welcome_email(self: Task[Any, Any], user_id: int) -> bool:
     user = db.session.get(User, user_id)
     if user is None or user.welcomed_at is not None:
         return False
+    # A retry issues a fresh token, voiding this one: only the mail that leaves matters.
+    key = str(uuid.uuid4())
     token = None
     if user.email_verified_at is None:
-        # A retry issues a fresh token (voiding this one): only the mail that left matters.
-        token = issue_email_token(user, EmailTokenPurpose.EMAIL_VERIFICATION, str(uuid.uuid4()))
+        token = issue_email_token(user, EmailTokenPurpose.EMAIL_VERIFICATION, key)
     message = emails.welcome(user, token)
     db.session.commit()
     deliver(self, message, f"welcome email to user {user_id}")
     user.welcomed_at = utcnow()
+    db.session.execute(update(EmailToken).where(EmailToken.id == key).values(sent_at=utcnow()))
     db.session.commit()
     log.info("welcome email sent to user %s", user_id)
     return True
