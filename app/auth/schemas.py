@@ -39,6 +39,31 @@ class LoginSchema(ma.Schema):
     password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(max=128))
 
 
+class PasswordResetRequestSchema(ma.Schema):
+    email = EmailField(required=True, metadata={"example": "ada@example.com"})
+
+
+# Tokens are 43 URL-safe characters; any other text is simply a wrong token (400).
+LINK_TOKEN = ma.validate.Length(min=1, max=256)
+
+
+class PasswordResetSchema(ma.Schema):
+    token = ma.fields.String(
+        required=True, validate=LINK_TOKEN, metadata={"description": "From the mailed link"}
+    )
+    password = ma.fields.String(required=True, load_only=True, validate=PASSWORD_LENGTH)
+
+
+class EmailVerificationSchema(ma.Schema):
+    token = ma.fields.String(
+        required=True, validate=LINK_TOKEN, metadata={"description": "From the mailed link"}
+    )
+
+
+class AcceptedSchema(ma.Schema):
+    detail = ma.fields.String(required=True, metadata={"description": "What happens next"})
+
+
 class RefreshSchema(ma.Schema):
     refresh_token = ma.fields.String(required=True, load_only=True)
 
@@ -76,6 +101,9 @@ class UserSchema(ma.Schema):
     name = ma.fields.String(dump_only=True)
     role = ma.fields.Enum(Role, by_value=True, dump_only=True)
     is_active = ma.fields.Boolean(dump_only=True)
+    email_verified_at = ma.fields.AwareDateTime(
+        dump_only=True, allow_none=True, metadata={"description": "null until verified"}
+    )
     created_at = ma.fields.AwareDateTime(dump_only=True)
     updated_at = ma.fields.AwareDateTime(dump_only=True)
 

@@ -23,8 +23,16 @@ from flask_smorest import abort
 from sqlalchemy import Select, bindparam, exists, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.auth.models import RefreshToken, Role, TokenFamily, User
-from app.auth.tasks import send_welcome_email
+from app.auth.models import (
+    EmailToken,
+    EmailTokenPurpose,
+    RefreshToken,
+    Role,
+    TokenFamily,
+    User,
+    token_digest,
+)
+from app.auth.tasks import send_email_verification, send_password_reset, send_welcome_email
 from app.core.background import enqueue_after_commit
 from app.core.extensions import db, utcnow
 from app.core.settings import current_settings
@@ -112,8 +120,9 @@ def update_profile(user: User, changes: dict[str, Any], family_id: str) -> User:
                 errors={"json": {"password": {"current": ["Not correct."]}}},
             )
         user.password_hash = hash_password(changes["password"]["new"])
-        # A new password ends every other sign-in; this one stays.
+        # A new password ends every other sign-in, and voids any reset link; this one stays.
         _revoke_families(TokenFamily.user_id == user.id, TokenFamily.id != family_id)
+        void_email_tokens(user.id, EmailTokenPurpose.PASSWORD_RESET)
     if "name" in changes:
         user.name = changes["name"]
     db.session.commit()
@@ -147,8 +156,83 @@ def create_admin(email: str, password: str | None) -> tuple[User, bool]:
         db.session.add(user)
     user.role = Role.ADMIN
     user.is_active = True
+    # The operator vouches for the address, so REQUIRE_VERIFIED_EMAIL never locks them out.
+    user.email_verified_at = user.email_verified_at or utcnow()
     db.session.commit()
     return user, created
+
+
+# --- links sent by mail: password reset, email verification ------------------------------
+
+INVALID_LINK = "This link is not valid: it is wrong, expired or already used. Ask for a new one."
+UNVERIFIED_EMAIL = (
+    "Your email address is not verified yet. We have sent a new verification link to it: "
+    "follow the link, then sign in again."
+)
+
+
+def request_password_reset(email: str) -> None:
+    """Queue the mail with a reset link. Known and unknown addresses cost the request the
+    same: it looks nothing up and hashes nothing; the task finds the account, if any."""
+    enqueue_after_commit(send_password_reset, email, str(uuid.uuid4()))
+    db.session.commit()
+
+
+def reset_password(token: str, password: str) -> None:
+    """Set a new password with a reset link's token, and end every sign-in of the account."""
+    user = _redeem(token, EmailTokenPurpose.PASSWORD_RESET)
+    user.password_hash = hash_password(password)
+    # Following the link proved that the mailbox is theirs.
+    user.email_verified_at = user.email_verified_at or utcnow()
+    _revoke_families(TokenFamily.user_id == user.id)
+    void_email_tokens(user.id, EmailTokenPurpose.PASSWORD_RESET)
+    db.session.commit()
+
+
+def verify_email(token: str) -> None:
+    user = _redeem(token, EmailTokenPurpose.EMAIL_VERIFICATION)
+    user.email_verified_at = user.email_verified_at or utcnow()
+    db.session.commit()
+
+
+def resend_verification(user: User) -> None:
+    if user.email_verified_at is not None:
+        abort(409, message="This email address is verified already.")
+    enqueue_after_commit(send_email_verification, user.id, str(uuid.uuid4()))
+    db.session.commit()
+
+
+def void_email_tokens(user_id: int, purpose: EmailTokenPurpose) -> None:
+    db.session.execute(
+        update(EmailToken)
+        .where(EmailToken.user_id == user_id, EmailToken.purpose == purpose)
+        .where(EmailToken.voided_at.is_(None))
+        .values(voided_at=utcnow())
+    )
+
+
+def _redeem(token: str, purpose: EmailTokenPurpose) -> User:
+    """Spend a live token and return its active account; a token is spent once, even when
+    raced, because spending is one conditional UPDATE.
+
+    Wrong, expired, spent and voided tokens get the same answer, which says none of it.
+    """
+    digest = token_digest(token)
+    now = utcnow()
+    spent = db.session.execute(
+        update(EmailToken)
+        .where(EmailToken.token_hash == digest, EmailToken.purpose == purpose)
+        .where(EmailToken.voided_at.is_(None), EmailToken.expires_at > now)
+        .values(voided_at=now)
+    )
+    if spent.rowcount == 1:  # type: ignore[attr-defined]
+        user = db.session.scalar(
+            select(User).join(EmailToken).where(EmailToken.token_hash == digest)
+        )
+        if user is not None and user.is_active:
+            return user
+    abort(400, message=INVALID_LINK)
+    raise AssertionError("abort returned")  # pragma: no cover - abort always raises
 
 
 # --- tokens ------------------------------------------------------------------------------
@@ -193,6 +277,11 @@ def log_in(email: str, password: str) -> TokenPair | None:
     user = None if "\x00" in email else db.session.scalar(select(User).where(User.email == email))
     if not password_matches(user, password) or user is None or not user.is_active:
         return None
+    if current_settings().require_verified_email and user.email_verified_at is None:
+        # Only someone with the password learns this, and the way out comes with it.
+        enqueue_after_commit(send_email_verification, user.id, str(uuid.uuid4()))
+        db.session.commit()
+        abort(403, message=UNVERIFIED_EMAIL)
     _rehash_if_outdated(user, password)
     family = TokenFamily(id=str(uuid.uuid4()), user_id=user.id)
     db.session.add(family)

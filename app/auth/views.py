@@ -14,9 +14,13 @@ from app.auth import service
 from app.auth.access import current_family, current_user, login_required
 from app.auth.models import User
 from app.auth.schemas import (
+    AcceptedSchema,
     AccountUpdateSchema,
+    EmailVerificationSchema,
     LoginSchema,
     OAuthErrorSchema,
+    PasswordResetRequestSchema,
+    PasswordResetSchema,
     ProfileUpdateSchema,
     RefreshSchema,
     SignupSchema,
@@ -35,6 +39,10 @@ users_blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description
 
 View = TypeVar("View", bound=Callable[..., Any])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
+UNVERIFIED_DOC = (
+    "REQUIRE_VERIFIED_EMAIL is on and the address is not verified: a new link is mailed"
+)
+INVALID_LINK_DOC = "Malformed JSON, or a token that is wrong, expired or used (one answer for all)"
 
 
 def auth_rate_limit() -> str:
@@ -45,12 +53,16 @@ def rate_limits_off() -> bool:
     return not current_settings().ratelimit_enabled
 
 
-def credential_endpoint(view: View) -> View:
-    """Public (no token needed) and rate-limited per client IP, as the document says."""
+def rate_limited(view: View) -> View:
+    """Limited per client IP by RATELIMIT_AUTH, as the document says."""
     # The limit is looked up per request, so apps with different settings can coexist.
     limited = limiter.limit(auth_rate_limit, exempt_when=rate_limits_off)
-    documented = auth_blp.alt_response(429, response="TOO_MANY_REQUESTS")(view)
-    return cast(View, limited(auth_blp.doc(security=[])(documented)))
+    return cast(View, limited(auth_blp.alt_response(429, response="TOO_MANY_REQUESTS")(view)))
+
+
+def credential_endpoint(view: View) -> View:
+    """Public (no token needed) and rate-limited per client IP."""
+    return rate_limited(cast(View, auth_blp.doc(security=[])(view)))
 
 
 def oauth_error(error: str, description: str) -> Response:
@@ -79,6 +91,7 @@ class Login(MethodView):
     @auth_blp.arguments(LoginSchema)
     @auth_blp.response(200, TokenPairSchema)
     @auth_blp.alt_response(401, response="UNAUTHORIZED")
+    @auth_blp.alt_response(403, response="FORBIDDEN", description=UNVERIFIED_DOC)
     def post(self, data: dict[str, str]) -> Any:
         """Sign in with email and password; get an access and a refresh token."""
         pair = service.log_in(data["email"], data["password"])
@@ -93,6 +106,7 @@ class Token(MethodView):
     @auth_blp.arguments(TokenRequestSchema, location="form")
     @auth_blp.response(200, TokenPairSchema)
     @auth_blp.alt_response(400, schema=OAuthErrorSchema, description="RFC 6749 §5.2 error")
+    @auth_blp.alt_response(403, response="FORBIDDEN", description=UNVERIFIED_DOC)
     def post(self, form: dict[str, str | None]) -> Any:
         """OAuth2 password grant (RFC 6749 §4.3), used by the docs page's Authorize button."""
         if form["grant_type"] != "password":
@@ -116,6 +130,52 @@ class Refresh(MethodView):
     def post(self, data: dict[str, str]) -> Any:
         """Trade a refresh token for a new pair. Each refresh token works once."""
         return service.rotate(data["refresh_token"]), 200, NO_STORE
+
+
+@auth_blp.route("/password-reset")
+class PasswordReset(MethodView):
+    @credential_endpoint
+    @auth_blp.arguments(PasswordResetRequestSchema)
+    @auth_blp.response(202, AcceptedSchema)
+    def post(self, data: dict[str, str]) -> dict[str, str]:
+        """Ask for a password-reset link by mail. The answer never says whether the address
+        has an account."""
+        service.request_password_reset(data["email"])
+        return {"detail": "If an account uses this address, a reset link is on its way to it."}
+
+
+@auth_blp.route("/password-reset/confirm")
+class PasswordResetConfirm(MethodView):
+    @credential_endpoint
+    @auth_blp.arguments(PasswordResetSchema)
+    @auth_blp.response(204)
+    @auth_blp.alt_response(400, response="BAD_REQUEST", description=INVALID_LINK_DOC)
+    def post(self, data: dict[str, str]) -> None:
+        """Set a new password with the token of a reset link; every sign-in of the account ends."""
+        service.reset_password(data["token"], data["password"])
+
+
+@auth_blp.route("/verify-email")
+class VerifyEmail(MethodView):
+    @credential_endpoint
+    @auth_blp.arguments(EmailVerificationSchema)
+    @auth_blp.response(204)
+    @auth_blp.alt_response(400, response="BAD_REQUEST", description=INVALID_LINK_DOC)
+    def post(self, data: dict[str, str]) -> None:
+        """Verify the account's email address with the token of a verification link."""
+        service.verify_email(data["token"])
+
+
+@auth_blp.route("/verify-email/resend")
+class ResendVerification(MethodView):
+    @rate_limited
+    @login_required(auth_blp)
+    @auth_blp.response(202, AcceptedSchema)
+    @auth_blp.alt_response(409, response="CONFLICT", description="Verified already")
+    def post(self) -> dict[str, str]:
+        """Mail a new verification link to the signed-in account; earlier links stop working."""
+        service.resend_verification(current_user())
+        return {"detail": "A new verification link is on its way to your email address."}
 
 
 @auth_blp.route("/logout")

@@ -53,4 +53,7 @@ def test_public_operations_are_the_expected_ones(client: FlaskClient) -> None:
         ("POST", "/api/v1/auth/login"),
         ("POST", "/api/v1/auth/token"),
         ("POST", "/api/v1/auth/refresh"),
+        ("POST", "/api/v1/auth/password-reset"),
+        ("POST", "/api/v1/auth/password-reset/confirm"),
+        ("POST", "/api/v1/auth/verify-email"),
     }

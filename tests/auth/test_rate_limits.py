@@ -21,6 +21,10 @@ CREDENTIAL_ENDPOINTS = {
     "/api/v1/auth/token": {"data": {"grant_type": "password", "username": "a", "password": "b"}},
     "/api/v1/auth/signup": {"json": {"email": "not-an-email"}},
     "/api/v1/auth/refresh": {"json": {"refresh_token": "x"}},
+    "/api/v1/auth/password-reset": {"json": {"email": "a@example.com"}},
+    "/api/v1/auth/password-reset/confirm": {"json": {"token": "x", "password": "long enough"}},
+    "/api/v1/auth/verify-email": {"json": {"token": "x"}},
+    "/api/v1/auth/verify-email/resend": {},
 }
 
 
