@@ -306,3 +306,11 @@ def test_shared_counters_or_one_worker_or_no_limits_may_start(
     for name, value in fix.items():
         monkeypatch.setenv(name, value)
     check_web_server(Settings(_env_file=None), ServerSettings(_env_file=None))
+
+
+def test_smtp_credentials_never_travel_unencrypted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMTP_URL", "smtp://mailer:secret@smtp.example.com:587")
+    monkeypatch.setenv("SMTP_STARTTLS", "false")
+    assert "SMTP_STARTTLS: false would send SMTP_URL's password unencrypted" in refusal(monkeypatch)
+    monkeypatch.setenv("SMTP_URL", "smtp://smtp.example.com:25")  # no credentials: allowed
+    assert Settings(_env_file=None).smtp_starttls is False

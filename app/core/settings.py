@@ -250,7 +250,10 @@ class Settings(BaseSettings):
         description="smtp://user:pass@host:587 (smtps:// for TLS); required in production. "
         "Unset elsewhere: mail is written to the log.",
     )
-    smtp_starttls: bool = Field(default=True, description="Upgrade smtp:// with STARTTLS.")
+    smtp_starttls: bool = Field(
+        default=True,
+        description="Upgrade smtp:// with STARTTLS; required when SMTP_URL has a password.",
+    )
     smtp_ca_file: Path | None = Field(
         default=None,
         description="PEM file of the CAs that may sign the SMTP server's certificate. "
@@ -341,6 +344,16 @@ class Settings(BaseSettings):
             raise ValueError("must start with smtp:// or smtps://")
         if info.data.get("app_env") == "production" and not value:
             raise ValueError("is required in production (mail must have somewhere to go)")
+        return value
+
+    @field_validator("smtp_starttls")
+    @classmethod
+    def _credentials_over_tls(cls, value: bool, info: ValidationInfo) -> bool:
+        url = urlsplit(info.data.get("smtp_url") or "")
+        if url.scheme == "smtp" and url.username and not value:
+            raise ValueError(
+                "false would send SMTP_URL's password unencrypted; use STARTTLS or smtps://"
+            )
         return value
 
     @field_validator("smtp_ca_file")
