@@ -19,7 +19,7 @@ MARIADB_URL ?= mysql://root@127.0.0.1:3306/test
 REDIS_URL ?= redis://127.0.0.1:6379/0
 RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: help run test test-services test-matrix lint fmt migrate revision openapi browsers prometheus promtool ecs-fields container-check ci worker beat bench bench-smoke
+.PHONY: help run test test-services test-matrix test-previous lint fmt migrate revision openapi browsers prometheus promtool ecs-fields container-check ci worker beat bench bench-smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,12 +43,17 @@ test-services: .venv/.synced ## the suite on TEST_DATABASE_URL, TEST_CELERY_BROK
 	@echo "== suite: database=$${TEST_DATABASE_URL:-sqlite} broker=$${TEST_CELERY_BROKER_URL:-memory} rate-limits=$${TEST_REDIS_URL:-memory}"
 	$(RUN) pytest -q
 
-test-matrix: .venv/.synced ## the suite on PostgreSQL + Redis, then MariaDB + RabbitMQ
+test-matrix: .venv/.synced ## the suite on PostgreSQL + Redis, MariaDB + RabbitMQ, PostgreSQL via PgBouncer
 	TEST_DATABASE_URL=$(PG_URL) TEST_CELERY_BROKER_URL=$(REDIS_URL) TEST_REDIS_URL=$(REDIS_URL) \
 	  $(MAKE) --no-print-directory test-services
 	TEST_DATABASE_URL=$(MARIADB_URL) TEST_CELERY_BROKER_URL=$(RABBITMQ_URL) TEST_REDIS_URL=$(REDIS_URL) \
 	  $(MAKE) --no-print-directory test-services
-	@echo "== ran: sqlite+memory (make test), postgresql+redis, mariadb+rabbitmq"
+	TEST_CELERY_BROKER_URL=$(REDIS_URL) TEST_REDIS_URL=$(REDIS_URL) \
+	  bash scripts/with-pgbouncer.sh $(PG_URL) $(MAKE) --no-print-directory test-services
+	@echo "== ran: sqlite+memory (make test), postgresql+redis, mariadb+rabbitmq, postgresql via pgbouncer (transaction mode)+redis"
+
+test-previous: .venv/.synced ## N-1: the previous commit's API tests on PostgreSQL migrated to this head (N1_BASE=commit)
+	UV=$(UV) bash scripts/test-previous.sh $(PG_URL)
 
 lint: .venv/.synced ## ruff check, ruff format --check, mypy, the expand/contract migration rules
 	$(RUN) ruff check .
@@ -120,4 +125,4 @@ container-check: .venv/.synced ## hadolint, compose and workflow schemas, build 
 	bash scripts/container-check.sh
 
 ci: export CI := true
-ci: lint browsers promtool test test-matrix bench-smoke container-check ## what .ci/run runs; a missing service fails
+ci: lint browsers promtool test test-matrix test-previous bench-smoke container-check ## what .ci/run runs; a missing service fails

@@ -127,6 +127,9 @@ def environment(*, production: bool = False, **variables: str) -> dict[str, str]
         env.update(APP_ENV="production", SMTP_URL="smtp://127.0.0.1:1")
     else:
         env.update(APP_ENV="test", LOG_FORMAT="json", RATELIMIT_ENABLED="false")
+    # Behind PgBouncer in transaction mode (make test-matrix) no process may prepare statements.
+    if "DATABASE_PREPARED_STATEMENTS" in os.environ:
+        env["DATABASE_PREPARED_STATEMENTS"] = os.environ["DATABASE_PREPARED_STATEMENTS"]
     env.update(variables)
     return env
 

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# N-1: the previous release's API tests, run against a database migrated to this commit's head.
+#   scripts/test-previous.sh [POSTGRESQL_SERVER_URL]      (N1_BASE=<commit> to choose "previous")
+#
+# Rolling back changes the image and leaves the schema (README, "Releases and rollback"), so the
+# previous release's code must work on the current schema. This checks the previous commit
+# (N1_BASE, default HEAD~1) out in a git worktree with its own locked dependencies, gives it
+# this commit's migrations, and runs its tests on PostgreSQL: its own test fixtures migrate
+# their database to the current head. Process, browser and model-drift tests are left out:
+# the first two test the old processes, not the schema, and the drift check compares the old
+# models with the new migrations, which differ by design.
+#
+# A contract migration breaks older code on purpose, and `flask release check-rollback`
+# refuses to roll back past one. So when the newest contract migration came after N1_BASE, the
+# base moves forward to the commit that added it; when that is this commit, there is no
+# earlier release to check, and the script says so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SERVER_URL=${1:-${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}}
+UV=${UV:-uv}
+
+head=$(git rev-parse HEAD)
+if ! base=$(git rev-parse --verify --quiet "${N1_BASE:-HEAD~1}^{commit}"); then
+  echo "no commit ${N1_BASE:-HEAD~1} in this clone (shallow?): nothing to compare" >&2
+  [[ ${CI:-} == true ]] && exit 1
+  exit 0
+fi
+
+for migration in $(grep -l '^phase = "contract"' migrations/versions/*.py 2>/dev/null || true); do
+  added=$(git log --diff-filter=A --format=%H -1 -- "$migration")
+  if [[ -z $added ]]; then added=$head; fi # not committed yet
+  if ! git merge-base --is-ancestor "$added" "$base"; then
+    echo "contract migration $(basename "$migration") came after $(git rev-parse --short "$base"):" \
+      "comparing with $(git rev-parse --short "$added"), which added it"
+    base=$added
+  fi
+done
+if [[ $base == "$head" ]]; then
+  echo "== N-1: this commit adds a contract migration; no earlier release runs on its schema" \
+    "(check-rollback refuses them). Nothing to compare."
+  exit 0
+fi
+
+WORKTREE=$(mktemp -d "${TMPDIR:-/tmp}/previous-release.XXXXXX")
+cleanup() {
+  git worktree remove --force "$WORKTREE" >/dev/null 2>&1 || rm -rf "$WORKTREE"
+  git worktree prune
+}
+trap cleanup EXIT
+git worktree add --quiet --detach "$WORKTREE" "$base"
+rm -rf "$WORKTREE/migrations"
+cp -R "$ROOT/migrations" "$WORKTREE/migrations"
+find "$WORKTREE/migrations" -name __pycache__ -prune -exec rm -rf {} +
+
+echo "== N-1: the API tests of $(git log -1 --format='%h %s' "$base")"
+echo "   on PostgreSQL migrated to $(git log -1 --format=%h "$head")'s head"
+cd "$WORKTREE"
+UV_PYTHON_DOWNLOADS=never "$UV" sync --frozen --quiet
+TEST_DATABASE_URL=$SERVER_URL "$UV" run --frozen --no-sync pytest -q -p no:randomly \
+  --ignore=tests/process --ignore=tests/e2e --ignore=tests/test_migrations.py tests
