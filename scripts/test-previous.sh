@@ -44,8 +44,8 @@ fi
 
 WORKTREE=$(mktemp -d "${TMPDIR:-/tmp}/previous-release.XXXXXX")
 cleanup() {
-  git worktree remove --force "$WORKTREE" >/dev/null 2>&1 || rm -rf "$WORKTREE"
-  git worktree prune
+  cd "$ROOT" && git worktree remove --force "$WORKTREE" >/dev/null 2>&1 || rm -rf "$WORKTREE"
+  git -C "$ROOT" worktree prune || true
 }
 trap cleanup EXIT
 git worktree add --quiet --detach "$WORKTREE" "$base"
