@@ -24,6 +24,7 @@ from app.core.edge import init_edge
 from app.core.errors import init_request_checks
 from app.core.extensions import api, db, jwt, limiter
 from app.core.logging import configure_logging, init_request_logging
+from app.core.outbox import SQLITE_BEGIN
 from app.core.settings import DEVELOPMENT_SECRET, PROJECT_ROOT, Settings, load_settings
 from app.jobs import views as jobs
 
@@ -195,7 +196,9 @@ def prepare_engine(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # IMMEDIATE takes the write lock before reading: the outbox relay's claim asks for it.
+        immediate = connection.get_execution_options().get(SQLITE_BEGIN) == "IMMEDIATE"
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def sqlite_lower(value: Any) -> Any:

@@ -60,16 +60,32 @@ def test_a_sqlite_file_in_a_missing_folder_is_created(tmp_path: Path) -> None:
 
 
 @pytest.mark.no_shared_db
-def test_readyz_names_an_unreachable_broker(tmp_path: Path) -> None:
+@pytest.mark.parametrize("scheme", ["redis", "amqp"])
+def test_a_broker_outage_leaves_web_ready_but_degraded(tmp_path: Path, scheme: str) -> None:
+    # Writes still commit their outbox rows while the broker is away, so web stays in rotation.
     app = create_app(
         make_settings(
             database_url=f"sqlite:///{tmp_path / 'ready.db'}",
-            celery_broker_url="redis://127.0.0.1:1/0",  # nothing listens on port 1
+            celery_broker_url=f"{scheme}://127.0.0.1:{free_port()}/",  # nothing listens
+        )
+    )
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 200
+    assert response.json == {"status": "degraded", "checks": {"broker": "unavailable"}}
+
+
+@pytest.mark.no_shared_db
+def test_a_database_outage_is_unready_whatever_the_broker() -> None:
+    app = create_app(
+        make_settings(
+            database_url=f"postgresql://nobody@127.0.0.1:{free_port()}/none",
+            database_connect_timeout=1,
+            celery_broker_url=f"redis://127.0.0.1:{free_port()}/0",
         )
     )
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
-    assert response.get_json()["checks"] == {"broker": "unavailable"}
+    assert response.get_json()["checks"] == {"database": "unavailable", "broker": "unavailable"}
 
 
 @pytest.mark.no_shared_db
@@ -81,7 +97,9 @@ def test_readyz_checks_a_reachable_broker(tmp_path: Path) -> None:
         app = create_app(
             make_settings(database_url=f"sqlite:///{tmp_path / 'ready.db'}", celery_broker_url=url)
         )
-        assert app.test_client().get("/readyz").status_code == 200
+        response = app.test_client().get("/readyz")
+        assert response.status_code == 200
+        assert response.json == {"status": "ok"}
 
 
 @pytest.mark.no_shared_db

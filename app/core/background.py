@@ -1,7 +1,10 @@
-"""Celery wired to Flask: tasks run in the app context, leave after commit, keep the request id.
+"""Celery wired to Flask: tasks run in the app context, leave through the outbox, keep the
+request id.
 
 Task modules use ``@shared_task`` and import no app; ``create_app()`` builds one Celery app per
-Flask app, and ``app/worker.py`` exposes it to the ``celery`` command.
+Flask app, and ``app/worker.py`` exposes it to the ``celery`` command. Every task a request
+sends is an outbox row written in its transaction (``app.core.outbox``); each worker runs the
+relay that publishes what the writer could not.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import logging
 import threading
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery, Task, bootsteps
 from celery.signals import (
     before_task_publish,
     setup_logging,
@@ -25,13 +28,24 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from app.core.extensions import db
 from app.core.logging import request_id_var
+from app.core.outbox import (
+    REQUEST_ID_HEADER,
+    Message,
+    Publisher,
+    RelayLoop,
+    fail_fast,
+    publish_claimed,
+    relay_due,
+    write_message,
+)
 from app.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-REQUEST_ID_HEADER = "request_id"
-_PENDING = "app.tasks_after_commit"
-BROKER_CHECK_TIMEOUT = 2
+_PENDING = "app.outbox_after_commit"
+BROKER_CHECK_TIMEOUT = 1  # seconds
+RELAY_INTERVAL = 0.5  # seconds between two relay rounds of a worker when nothing is due
+RETENTION_INTERVAL = 3600  # seconds between purges of old jobs and sent messages
 
 
 def celery_init_app(app: Flask, settings: Settings) -> Celery[Any]:
@@ -50,6 +64,9 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery[Any]:
     celery.conf.update(
         broker_url=settings.celery_broker_url or "memory://",
         result_backend=settings.celery_result_backend,
+        # Job state and results live in the database: nothing is copied to a result backend
+        # unless a task asks for it.
+        task_ignore_result=True,
         # Without a broker (development, tests of the web process) tasks run in-process.
         task_always_eager=settings.celery_broker_url is None,
         task_serializer="json",
@@ -67,16 +84,13 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery[Any]:
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
-        beat_schedule={
-            "purge-expired-tokens": {
-                "task": "app.auth.tasks.purge_expired_tokens",
-                "schedule": float(settings.token_purge_interval),
-            }
-        },
-        include=["app.auth.tasks", "app.books.tasks"],
+        beat_schedule=beat_schedule(settings),
+        include=["app.core.outbox", "app.auth.tasks", "app.books.tasks", "app.jobs.tasks"],
     )
     celery.set_default()
+    publisher = Publisher(celery)
     app.extensions["celery"] = celery
+    app.extensions["publisher"] = publisher
     _connect_once()
 
     def dispose_inherited_engine(**_: Any) -> None:
@@ -87,7 +101,43 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery[Any]:
     worker_process_init.connect(
         dispose_inherited_engine, weak=False, dispatch_uid=f"app.dispose_engine.{id(celery)}"
     )
+
+    def relay_round() -> Any:
+        with app.app_context():
+            return relay_due(publisher)
+
+    class OutboxRelay(bootsteps.StartStopStep):
+        """Every worker relays the outbox from its main process, once its pool is up."""
+
+        requires = ("celery.worker.components:Pool",)
+
+        def create(self, worker: Any) -> RelayLoop:  # type: ignore[override]
+            # Started, stopped and terminated with the worker (StartStopStep runs ``obj``).
+            return RelayLoop(relay_round, RELAY_INTERVAL, on_stop=publisher.close)
+
+    celery.steps["worker"].add(OutboxRelay)
     return celery
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    return {
+        "purge-expired-tokens": {
+            "task": "app.auth.tasks.purge_expired_tokens",
+            "schedule": float(settings.token_purge_interval),
+        },
+        "reap-stuck-jobs": {
+            "task": "app.jobs.tasks.reap_stuck_jobs",
+            "schedule": float(settings.job_reaper_interval),
+        },
+        "purge-finished-jobs": {
+            "task": "app.jobs.tasks.purge_finished_jobs",
+            "schedule": float(RETENTION_INTERVAL),
+        },
+        "purge-sent-messages": {
+            "task": "app.core.outbox.purge_sent_messages",
+            "schedule": float(RETENTION_INTERVAL),
+        },
+    }
 
 
 def task_request_id(task: Task[Any, Any]) -> str | None:
@@ -95,19 +145,45 @@ def task_request_id(task: Task[Any, Any]) -> str | None:
     return getattr(task.request, REQUEST_ID_HEADER, None) or headers.get(REQUEST_ID_HEADER)
 
 
-def enqueue_after_commit(task: Task[Any, Any], *args: Any) -> None:
+def enqueue_after_commit(task: Task[Any, Any], *args: Any, task_id: str | None = None) -> None:
     """Send ``task`` once the current transaction commits; never if it rolls back.
 
-    A task that reads rows this request writes must not run before they are visible, nor for
-    rows that were never written.
+    Writes an outbox row into the current session, so the message is committed with the rows
+    it is about. Right after the commit this process publishes it (or, without a broker, runs
+    it); if it cannot, the workers' relay does. ``task_id`` (default: the outbox row's id) is
+    the Celery task id, stable across redeliveries.
     """
-    bound = current_app.extensions["celery"].tasks[task.name]
-    db.session().info.setdefault(_PENDING, []).append((bound, args))
+    publisher: Publisher = current_app.extensions["publisher"]
+    # While the broker is failing, leave the message to the relay rather than try again.
+    claimed = not publisher.paused()
+    message = write_message(task.name, list(args), task_id=task_id, claimed=claimed)
+    if claimed:
+        db.session().info.setdefault(_PENDING, []).append(message)
 
 
-def _send_pending(session: Session) -> None:
-    for task, args in session.info.pop(_PENDING, []):
-        task.apply_async(args=args)
+def _publish_after_commit(session: Session) -> None:
+    messages: list[Message] = session.info.pop(_PENDING, [])
+    if not messages:
+        return
+    publisher: Publisher = current_app.extensions["publisher"]
+    # The committed session can run no more SQL: record the outcome in a session of its own.
+    with current_app.app_context():
+        try:
+            outcome = publish_claimed(publisher, messages)
+        except Exception:
+            # Never an error response for a committed request: the rows wait for the relay.
+            log.exception("could not record the publishing of %s outbox messages", len(messages))
+            db.session.rollback()
+            return
+        if outcome.error is not None:
+            log.warning(
+                "broker unavailable (%s); %s messages wait in the outbox for the relay",
+                outcome.error,
+                len(messages) - outcome.sent,
+            )
+        elif publisher.in_process:
+            # No relay runs without a broker: pick up anything an earlier process left behind.
+            relay_due(publisher)
 
 
 def _forget_pending(session: Session, transaction: SessionTransaction) -> None:
@@ -123,8 +199,8 @@ def _stamp_request_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
 
 def _connect_once() -> None:
     """Signal and session hooks are process-wide; connect them once, whatever the app count."""
-    if not event.contains(Session, "after_commit", _send_pending):
-        event.listen(Session, "after_commit", _send_pending)
+    if not event.contains(Session, "after_commit", _publish_after_commit):
+        event.listen(Session, "after_commit", _publish_after_commit)
         event.listen(Session, "after_transaction_end", _forget_pending)
     before_task_publish.connect(_stamp_request_id, weak=False, dispatch_uid="app.request_id")
     # The app already logs to stdout in its own format; Celery must not reconfigure logging.
@@ -159,5 +235,9 @@ def check_broker(settings: Settings) -> None:
     """Raise unless the configured broker accepts a connection within a short timeout."""
     if not settings.celery_broker_url:
         return
-    with Connection(settings.celery_broker_url, connect_timeout=BROKER_CHECK_TIMEOUT) as conn:
-        conn.ensure_connection(max_retries=1, timeout=BROKER_CHECK_TIMEOUT)
+    with Connection(
+        settings.celery_broker_url,
+        connect_timeout=BROKER_CHECK_TIMEOUT,
+        transport_options=fail_fast(BROKER_CHECK_TIMEOUT),
+    ) as connection:
+        connection.default_channel  # noqa: B018 - opening the channel is the check

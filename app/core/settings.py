@@ -177,6 +177,16 @@ class Settings(BaseSettings):
         ge=1,
         description="Tasks a worker runs at once (child processes). Unset: one per CPU.",
     )
+    job_retention_days: int = Field(
+        default=7,
+        ge=1,
+        description="Days finished jobs (with their results) and sent outbox messages are kept.",
+    )
+    job_reaper_interval: int = Field(
+        default=60,
+        ge=1,
+        description="Seconds between looks for jobs stuck in STARTED past the task time limit.",
+    )
     token_purge_interval: int = Field(
         default=3600, ge=60, description="Seconds between purges of expired token records (beat)."
     )
