@@ -27,7 +27,7 @@ from app.jobs.models import Job, JobState
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3  # starts of one job before the reaper gives up on it
-REAP_GRACE = 30  # seconds past the time limit before a STARTED job counts as stuck
+REAP_GRACE = 5  # seconds past the hard time limit, by which its task has been killed
 # What a user reads on a failed job: stable, and never exception text (that is in the log).
 JOB_FAILED = "The job could not be completed. Try again later."
 JOB_TIMED_OUT = "The job did not finish in time. Try again later."
