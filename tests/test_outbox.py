@@ -151,12 +151,13 @@ def stopped_broker() -> Iterator[StoppedBroker]:
         if os.environ.get("CI") == "true":
             pytest.fail("redis-server is not installed (CI=true, so this test may not skip)")
         pytest.skip("redis-server is not installed")
+    redis_server: str = program
     port = free_port()
     servers: list[subprocess.Popen[bytes]] = []
 
     class RedisServer(StoppedBroker):
         def start(self) -> None:
-            argv = [program, "--port", str(port), "--save", "", "--appendonly", "no"]
+            argv = [redis_server, "--port", str(port), "--save", "", "--appendonly", "no"]
             servers.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL))  # noqa: S603
             client = redis.Redis(port=port)
             wait_for(lambda: _answers(client))
