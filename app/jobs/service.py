@@ -59,6 +59,9 @@ def run_job(job_id: str, work: Callable[[Job], Any]) -> None:
         return
     try:
         result = work(job)
+        # End the work's reads first: SQLite refuses a write whose transaction began before
+        # another process's commit, and nothing should stay open on a server database either.
+        db.session.commit()
     except Exception:
         db.session.rollback()
         log.exception("job %s failed", job_id)
