@@ -324,13 +324,19 @@ class RelayLoop(threading.Thread):
         self.interval = interval
         self.on_stop = on_stop
         self.stopping = threading.Event()
+        # A prefork worker forks new pool processes while this thread runs. A child forked
+        # mid-round would inherit locks this thread holds (connection pool, statement cache)
+        # and hang on them: every fork waits for the round in progress to end.
+        self.in_round = threading.Lock()
+        os.register_at_fork(before=self.in_round.acquire, after_in_parent=self.in_round.release)
 
     def run(self) -> None:
         failures = 0
         delay = 0.0
         while not self.stopping.wait(delay):
             try:
-                outcome = self.run_round()
+                with self.in_round:
+                    outcome = self.run_round()
             except Exception as error:  # e.g. the database is away; try again
                 outcome = RelayOutcome(sent=0, error=error)
             if outcome.error is not None:
