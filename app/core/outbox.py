@@ -328,7 +328,11 @@ class RelayLoop(threading.Thread):
         # mid-round would inherit locks this thread holds (connection pool, statement cache)
         # and hang on them: every fork waits for the round in progress to end.
         self.in_round = threading.Lock()
-        os.register_at_fork(before=self.in_round.acquire, after_in_parent=self.in_round.release)
+        os.register_at_fork(
+            before=self.in_round.acquire,
+            after_in_parent=self.in_round.release,
+            after_in_child=self.in_round.release,
+        )
 
     def run(self) -> None:
         failures = 0
