@@ -149,6 +149,10 @@ class Publisher:
         self._pid = os.getpid()
         self._failures = 0
         self._paused_until = 0.0
+        if not self.in_process:
+            # Load the broker's client library now: importing it in the first request that
+            # publishes (half a second for Redis's) would make that request slow.
+            celery.connection_for_write().transport  # noqa: B018
 
     @property
     def in_process(self) -> bool:
@@ -164,6 +168,7 @@ class Publisher:
                 args=tuple(message.args), task_id=message.task_id, headers=message.headers
             )
             return
+        task = self.celery.tasks.get(message.task_name)
         with self._lock:
             try:
                 self.celery.send_task(
@@ -173,6 +178,9 @@ class Publisher:
                     headers=message.headers,
                     connection=self._open(),
                     retry=False,
+                    # Otherwise Celery subscribes to the result backend for every message, and
+                    # waits (retrying for long) when that backend is away as well.
+                    ignore_result=task.ignore_result if task else True,
                 )
             except Exception:
                 self._close()

@@ -67,6 +67,8 @@ POLL_INTERVAL = 0.05
 
 # (process name, seconds from spawn to the first 200 from /livez), shown after the run.
 STARTUP_SECONDS: list[tuple[str, float]] = []
+# Other measurements tests take (numbers to read, not to assert), shown after the run.
+MEASUREMENTS: list[str] = []
 
 
 # --- what to run, and with which environment ---------------------------------------------
@@ -594,6 +596,10 @@ def is_ecs_event(event: object) -> bool:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if MEASUREMENTS:
+        terminalreporter.write_sep("-", "measured by the process tests")
+        for line in MEASUREMENTS:
+            terminalreporter.write_line(line)
     if not STARTUP_SECONDS:
         return
     seconds = [value for _, value in STARTUP_SECONDS]
