@@ -131,7 +131,7 @@ def stopped_broker() -> Iterator[StoppedBroker]:
     server = os.environ.get("TEST_CELERY_BROKER_URL", "")
     parts = urlsplit(server)
     if parts.scheme in ("amqp", "pyamqp"):
-        vhost = f"barah_test_{uuid.uuid4().hex[:12]}"
+        vhost = f"pytest_{uuid.uuid4().hex[:12]}"
 
         class Vhost(StoppedBroker):
             def start(self) -> None:

@@ -84,7 +84,7 @@ def stopped_redis() -> Iterator[RedisServer]:
 
 
 def beat(processes: Processes, env: dict[str, str]) -> None:
-    schedule = Path(tempfile.mkdtemp(prefix="barah-beat-")) / "schedule"
+    schedule = Path(tempfile.mkdtemp(prefix="proc-beat-")) / "schedule"
     processes.start("beat", command("beat", "--schedule", str(schedule)), env)
 
 
