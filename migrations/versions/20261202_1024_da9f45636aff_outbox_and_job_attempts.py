@@ -4,7 +4,7 @@ An expand step: a new table, and new job columns that are nullable or have a ser
 so the previous release's code keeps working against this schema.
 
 Revision ID: da9f45636aff
-Revises: 9c2a3b4d5e6f
+Revises: 91111b1a3b6d
 Create Date: 2026-12-02 10:24:29.123258
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "da9f45636aff"
-down_revision = "9c2a3b4d5e6f"
+down_revision = "91111b1a3b6d"
 branch_labels = None
 depends_on = None
 
