@@ -11,16 +11,15 @@ import logging
 from typing import Any
 
 from flask_smorest import abort
-from sqlalchemy import ColumnElement, Select, exists, func, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import User
 from app.books.models import Book
 from app.core.extensions import db
+from app.core.queries import contains_folded, sort_order
 
 log = logging.getLogger(__name__)
-
-LIKE_ESCAPE = "/"  # not a backslash, which MariaDB also reads as a string-literal escape
 
 
 def visible_to(user: User) -> Select[Book]:
@@ -35,24 +34,8 @@ def books_query(user: User, *, q: str = "", sort: str = "-created_at") -> Select
     """The books ``user`` may see, matching ``q`` (if any), in ``sort`` order."""
     query = visible_to(user)
     if q:
-        pattern = f"%{escape_like(q)}%"
-        query = query.where(
-            contains_folded(Book.title, pattern) | contains_folded(Book.author, pattern)
-        )
+        query = query.where(contains_folded(Book.title, q) | contains_folded(Book.author, q))
     return query.order_by(*ordering(sort))
-
-
-def escape_like(text: str) -> str:
-    """Make a user's % and _ match themselves rather than act as LIKE wildcards."""
-    for special in (LIKE_ESCAPE, "%", "_"):
-        text = text.replace(special, LIKE_ESCAPE + special)
-    return text
-
-
-def contains_folded(column: Any, pattern: str) -> ColumnElement[bool]:
-    # lower() on both sides, in the database, so every backend folds the same way
-    # (SQLite gets a Unicode-aware lower() in app.prepare_engine).
-    return func.lower(column).like(func.lower(pattern), escape=LIKE_ESCAPE)
 
 
 SORT_COLUMNS: dict[str, Any] = {
@@ -63,14 +46,10 @@ SORT_COLUMNS: dict[str, Any] = {
 
 
 def ordering(sort: str) -> list[Any]:
-    """ORDER BY for a documented sort key, with id as the tie-breaker so pages are stable."""
-    key = sort.removeprefix("-")
-    direction = "desc" if sort.startswith("-") else "asc"
-    first = []
-    if key == "published_year":
-        # Books without a year come last either way (databases disagree on where NULLs go).
-        first.append(Book.published_year.is_(None))
-    return [*first, getattr(SORT_COLUMNS[key], direction)(), getattr(Book.id, direction)()]
+    """ORDER BY for a documented sort key; books without a year come last either way
+    (databases disagree on where NULLs go)."""
+    nulls_last = [Book.published_year.is_(None)] if sort.endswith("published_year") else []
+    return [*nulls_last, *sort_order(sort, SORT_COLUMNS, Book.id)]
 
 
 def get_book(user: User, book_id: int) -> Book:
