@@ -70,6 +70,8 @@ migrate: .venv/.synced ## apply migrations to DATABASE_URL
 
 revision: .venv/.synced ## autogenerate a migration: make revision m="add books"
 	@test -n "$(m)" || { echo 'usage: make revision m="what changed"'; exit 2; }
+	@# Autogenerate compares the models with the database, so bring the database to head first.
+	$(RUN) flask db upgrade
 	$(RUN) flask db migrate -m "$(m)"
 
 worker: .venv/.synced ## a Celery worker (needs CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/0)
