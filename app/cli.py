@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from app import scaffold as scaffolding
 from app.auth import service as auth_service
 from app.auth import tasks as auth_tasks
 from app.core import releases
-from app.core.settings import current_settings
+from app.core.extensions import db
+from app.core.settings import PROJECT_ROOT, current_settings
 
 
 @click.group("users", cls=AppGroup)
@@ -103,6 +105,32 @@ def release_check_rollback(release_id: str) -> None:
     )
 
 
+@click.group("scaffold", cls=AppGroup)
+def scaffold() -> None:
+    """Generate code in the project's own patterns."""
+
+
+@scaffold.command("resource")
+@click.argument("plural_name")
+def scaffold_resource(plural_name: str) -> None:
+    """Generate app/PLURAL_NAME/ and tests/PLURAL_NAME/ in the books pattern, and register it."""
+    taken = set(current_app.blueprints) | set(db.metadata.tables)
+    try:
+        written = scaffolding.scaffold_resource(PROJECT_ROOT, plural_name, taken)
+    except scaffolding.ScaffoldError as error:
+        raise click.ClickException(str(error)) from None
+    for path in written:
+        click.echo(f"wrote {path.relative_to(PROJECT_ROOT)}")
+    click.echo(
+        "\nNext steps:\n"
+        f'  make revision m="add {plural_name}"   # the migration for the new table: read it\n'
+        "  make migrate\n"
+        "  make openapi   # the committed OpenAPI document, with the new paths\n"
+        f"  .venv/bin/pytest tests/{plural_name}\n"
+        'Then add fields beyond name: README, "Add a resource".'
+    )
+
+
 def register(app: Flask) -> None:
-    for group in (users, auth, release):
+    for group in (users, auth, release, scaffold):
         app.cli.add_command(group)
