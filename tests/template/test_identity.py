@@ -55,3 +55,17 @@ def test_the_rename_knows_the_template_by_its_current_names(project_root: Path) 
     }
     pyproject = tomllib.loads((project_root / "pyproject.toml").read_text())["project"]
     assert (pyproject["name"], pyproject["description"]) == (project.SLUG, project.DESCRIPTION)
+
+
+def test_rendered_files_hold_no_template_markup(project_root: Path) -> None:
+    """copier reads each rendered file as a template, so copier's own markup in it would break
+    `copier copy` (Jinja's usual braces are fine: copier.yml spells its markup otherwise)."""
+    files = tracked_files(project_root)
+    rendered = [name.removesuffix(".jinja") for name in files if name.endswith(".jinja")]
+    marked = [
+        name
+        for name in rendered
+        if (project_root / name).is_file()
+        and any(mark in (project_root / name).read_text() for mark in ("[[=", "[[%", "[[#"))
+    ]
+    assert marked == []
