@@ -57,6 +57,25 @@ class TimestampMixin:
 
 
 db = SQLAlchemy(model_class=Base)
+
+# An execution option read by the SQLite engine's BEGIN (see app.prepare_engine): "IMMEDIATE"
+# takes SQLite's one write lock before the transaction's first read.
+SQLITE_BEGIN = "sqlite_begin"
+
+
+def write_lock_first_on_sqlite() -> None:
+    """Make the session's next transaction on SQLite take the write lock before it reads.
+
+    SQLite has one writer at a time. A transaction that reads, and then writes after another
+    process committed, fails at once with "database is locked" (its snapshot is stale), which
+    busy_timeout cannot wait out: concurrent sign-ins on several gunicorn workers answered 500.
+    Beginning IMMEDIATE makes requests and tasks queue for the lock instead. Server databases
+    lock rows, and need none of this.
+    """
+    if db.engine.dialect.name == "sqlite":
+        db.session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
+
+
 api = ProblemApi()
 jwt = JWTManager()
 limiter = Limiter(key_func=get_remote_address)

@@ -28,7 +28,7 @@ from kombu import Connection
 from sqlalchemy import JSON, Index, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.extensions import Base, UTCDateTime, db, utcnow
+from app.core.extensions import SQLITE_BEGIN, Base, UTCDateTime, db, utcnow
 from app.core.logging import request_id_var
 from app.core.settings import current_settings
 
@@ -46,10 +46,6 @@ BACKOFF_BASE = 1.0  # seconds after the first failure; doubled per failure
 # back; short because a try costs one connection attempt.
 BACKOFF_MAX = 15.0
 ERROR_LENGTH = 500
-
-# SQLite has no row locks: a claim begins with BEGIN IMMEDIATE, which takes its one write lock
-# before reading, so a second relay waits for the first one's claim and then sees it.
-SQLITE_BEGIN = "sqlite_begin"
 
 
 class OutboxMessage(Base):

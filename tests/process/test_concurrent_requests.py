@@ -2,28 +2,19 @@
 
 With the suite's database behind PgBouncer in transaction mode (`make test-matrix`), this is
 the proof that the app is safe there: each transaction may land on another server connection,
-which a prepared statement or session state would not survive.
+which a prepared statement or session state would not survive. On SQLite (one writer at a
+time) it proves that concurrent writers queue for the lock rather than fail.
 """
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.process.conftest import Databases, Processes, WebServer, environment
 
-pytestmark = [
-    pytest.mark.no_shared_db,
-    # SQLite lets one writer at a time: a transaction that read before writing fails with
-    # "database is locked" when another process writes, so several gunicorn workers on SQLite
-    # answer concurrent sign-ups with 500s. It is the development database, not a server's.
-    pytest.mark.skipif(
-        not os.environ.get("TEST_DATABASE_URL"),
-        reason="needs a server database (TEST_DATABASE_URL)",
-    ),
-]
+pytestmark = pytest.mark.no_shared_db
 
 CLIENTS = 8
 ROUNDS = 6  # each round: sign up, log in, create two books, list, read one, sign out
