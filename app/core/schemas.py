@@ -43,7 +43,13 @@ class TrimmedString(Text):
         super().__init__(**kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs).strip()  # NUL refused first
+        sent = super()._deserialize(value, attr, data, **kwargs)  # NUL refused first
+        # A length limit counts the text as sent, as the document's maxLength says (JSON
+        # Schema cannot say "after trimming"); it is checked again, harmlessly, once trimmed.
+        for validator in self.validators:
+            if isinstance(validator, ma.validate.Length):
+                validator(sent)
+        text = sent.strip()
         if not text:
             raise self.make_error("blank")
         return text
@@ -59,12 +65,15 @@ class StrictBoolean(ma.fields.Boolean):
 
 
 class StrictInteger(ma.fields.Integer):
-    """Only JSON integers: no "5" strings, 5.0 floats or booleans."""
+    """Only JSON integers: 5, and 5.0, which JSON Schema (so the document) counts as the same
+    integer; never "5" strings, 5.5 or booleans."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(strict=True, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
