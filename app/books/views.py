@@ -82,7 +82,7 @@ class BookItem(MethodView):
 @blp.route("/exports")
 class Exports(MethodView):
     @login_required(blp)
-    @blp.arguments(ExportRequestSchema)
+    @blp.arguments(ExportRequestSchema, required=False)  # no body: the default format
     @blp.response(202, JobSchema, headers=TASK_LOCATION)
     def post(self, request: dict[str, str]) -> tuple[Job, int, dict[str, str]]:
         """Start an export of your books; follow it at the `Location` it answers with."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import http
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import marshmallow as ma
 from apispec import BasePlugin
 from flask import Flask, Response, current_app, g, json, request
-from flask_smorest import Api
+from flask_smorest import Api, abort
 from flask_smorest.utils import prepare_response
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -22,8 +23,16 @@ log = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
-# (endpoint, METHOD) -> media types of the operation's documented JSON request body
+# (endpoint, METHOD) -> JsonBody, for each operation whose document takes a JSON body
 JSON_BODIES = "app.json_bodies"
+
+
+@dataclass(frozen=True)
+class JsonBody:
+    """What an operation's document says of its JSON request body."""
+
+    media_types: frozenset[str]
+    required: bool
 
 
 class ProblemSchema(ma.Schema):
@@ -73,12 +82,13 @@ class ErrorResponses(BasePlugin):
     Views declare only the errors of their own rules (403, 409, 429); this adds the ones the
     framework raises, from what the operation looks like: it takes a body (400 malformed,
     422 invalid, and 415 for another media type than a JSON body's), has a path parameter
-    (404), needs a token (401). Every request can be too large (413) or meet a bug (500).
+    (404), needs a token (401). Every request can be too large (413), meet a bug (500) or
+    find the database unavailable (503).
 
     It also records which operations take a JSON body, for ``refuse_unreadable_body``.
     """
 
-    def __init__(self, json_bodies: dict[tuple[str, str], frozenset[str]]) -> None:
+    def __init__(self, json_bodies: dict[tuple[str, str], JsonBody]) -> None:
         self.json_bodies = json_bodies
 
     def operation_helper(
@@ -88,7 +98,7 @@ class ErrorResponses(BasePlugin):
         for method, operation in (operations or {}).items():
             if method not in HTTP_METHODS:
                 continue
-            statuses = [413, 500]
+            statuses = [413, 500, 503]
             body = operation.get("requestBody")
             if body:
                 statuses += [400, 422]
@@ -96,7 +106,9 @@ class ErrorResponses(BasePlugin):
                 statuses.append(415)
                 if rule is not None:
                     key = (str(rule.endpoint), method.upper())
-                    self.json_bodies[key] = frozenset(body["content"])
+                    self.json_bodies[key] = JsonBody(
+                        frozenset(body["content"]), bool(body.get("required"))
+                    )
             if operation.get("parameters"):
                 statuses.append(422)
             if rule is not None and rule.arguments:
@@ -174,15 +186,24 @@ def init_request_checks(app: Flask) -> None:
 def refuse_unreadable_body() -> None:
     """413 from the Content-Length alone, without reading a byte of the body; 415 when an
     operation that reads a JSON body is sent another media type, which webargs would
-    ignore, answering as if no body had been sent. (A form endpoint, such as the OAuth2
-    token endpoint, answers a wrong body in its own protocol's words.)"""
+    ignore, answering as if no body had been sent; 422 when the document says the body is
+    required and none came (webargs would read it as ``{}``). (A form endpoint, such as the
+    OAuth2 token endpoint, answers a wrong body in its own protocol's words.)"""
     limit = request.max_content_length
     if limit is not None and (request.content_length or 0) > limit:
         raise RequestEntityTooLarge(f"The request body is larger than {limit} bytes.")
+    body = current_app.extensions[JSON_BODIES].get((request.endpoint, request.method))
+    if body is None:
+        return
     has_body = bool(request.content_length) or "Transfer-Encoding" in request.headers
-    accepted = current_app.extensions[JSON_BODIES].get((request.endpoint, request.method))
-    if has_body and accepted and request.mimetype not in accepted:
-        raise UnsupportedMediaType(f"Send the body as {' or '.join(sorted(accepted))}.")
+    if has_body and request.mimetype not in body.media_types:
+        raise UnsupportedMediaType(f"Send the body as {' or '.join(sorted(body.media_types))}.")
+    if not has_body and body.required:
+        abort(
+            422,
+            message="This operation needs a JSON body.",
+            errors={"json": {"_schema": ["Missing request body."]}},
+        )
 
 
 def is_json(media_type: str) -> bool:

@@ -102,6 +102,23 @@ def test_an_empty_patch_changes_nothing(
     assert unchanged.get_json()["title"] == book["title"]
 
 
+def test_a_patch_without_a_body_is_refused_as_the_document_says(
+    client: FlaskClient, sign_up: SignUp, add_book: AddBook
+) -> None:
+    reader = sign_up()
+    book = add_book(reader)
+    documented = client.get("/openapi.json").get_json()["paths"]
+    for path, template in (
+        (f"{BOOKS}/{book['id']}", f"{BOOKS}/{{book_id}}"),
+        ("/api/v1/users/me", "/api/v1/users/me"),
+    ):
+        assert documented[template]["patch"]["requestBody"]["required"] is True
+        refused = client.patch(path, headers=reader.headers)
+        assert refused.status_code == 422, path
+        assert refused.content_type == "application/problem+json"
+        assert refused.get_json()["errors"] == {"json": {"_schema": ["Missing request body."]}}
+
+
 def test_unicode_comes_back_exactly_as_sent(
     app: Flask, client: FlaskClient, sign_up: SignUp
 ) -> None:

@@ -61,6 +61,19 @@ def test_a_csv_export_keeps_unicode_and_defuses_formulas(
     assert formula["title"].startswith("'=")  # a spreadsheet shows it as text
 
 
+def test_an_export_without_a_body_is_json(client: FlaskClient, sign_up: SignUp) -> None:
+    account = sign_up()
+    started = client.post("/api/v1/books/exports", headers=account.headers)
+    assert started.status_code == 202
+    job = client.get(started.headers["Location"], headers=account.headers).get_json()
+    assert job["result"] == {"format": "json", "count": 0, "books": []}
+    document = client.get("/openapi.json").get_json()
+    assert document["paths"]["/api/v1/books/exports"]["post"]["requestBody"].get("required") in (
+        None,
+        False,
+    )
+
+
 def test_only_the_owner_sees_a_job(client: FlaskClient, sign_up: SignUp) -> None:
     owner, other, admin = sign_up(), sign_up(), sign_up(admin=True)
     _job_id, location = export(client, owner.headers, "json")
