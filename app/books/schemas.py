@@ -15,6 +15,8 @@ EARLIEST_YEAR = 1450  # Gutenberg's press
 SORT_KEYS = ["title", "created_at", "published_year"]
 SORTS = [f"{sign}{key}" for key in SORT_KEYS for sign in ("", "-")]
 ISBN_13 = re.compile(r"97[89][0-9]{10}")
+# The same digits as the document states them, separators allowed anywhere (ECMA-262 syntax).
+ISBN_13_AS_TYPED = r"^[ -]*9[ -]*7[ -]*[89](?:[ -]*[0-9]){10}[ -]*$"
 
 
 def isbn_13_check_digit_ok(digits: str) -> bool:
@@ -31,10 +33,11 @@ class Isbn13(Text):
     def __init__(self, **kwargs: Any) -> None:
         metadata = {
             "format": "isbn13",
-            "pattern": r"^[0-9 -]+$",
+            "pattern": ISBN_13_AS_TYPED,
             "example": "978-0-306-40615-7",
-            "description": "ISBN-13 (978 or 979, valid check digit); hyphens and spaces "
-            "are dropped, so it comes back as 13 digits.",
+            "description": "ISBN-13: 978 or 979 and ten more digits, with hyphens and spaces "
+            "anywhere (dropped: it comes back as 13 digits). The last digit must be the check "
+            "digit, a rule the pattern cannot state.",
         }
         super().__init__(metadata=metadata, **kwargs)
 
@@ -71,7 +74,11 @@ class BookSchema(StrictSchema):
     published_year = StrictInteger(
         allow_none=True,
         validate=[ma.validate.Range(min=EARLIEST_YEAR), not_after_next_year],
-        metadata={"description": f"From {EARLIEST_YEAR} to next year", "example": 1943},
+        metadata={
+            "description": f"From {EARLIEST_YEAR} to next year (a maximum the schema cannot "
+            "state: it moves every New Year's Day)",
+            "example": 1943,
+        },
     )
     description = Text(allow_none=True, validate=ma.validate.Length(max=5000))
     created_at = ma.fields.AwareDateTime(dump_only=True)
