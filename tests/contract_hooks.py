@@ -65,7 +65,7 @@ def filter_failure(
     if not isinstance(failure, RejectedPositiveData):
         return True
     if case.operation.path in REDEEMS_A_MAILED_TOKEN:
-        return response.status_code != 400
+        return bool(response.status_code != 400)
     if response.status_code != 422:
         return True
     refused = (response.json().get("errors") or {}).get("json") or {}
