@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,35 +102,6 @@ def test_every_kind_of_request_meets_a_503_while_the_database_is_down(
 
 def test_liveness_does_not_depend_on_the_database() -> None:
     assert unreachable_app("postgresql").test_client().get("/livez").status_code == 200
-
-
-def test_a_database_file_another_process_keeps_locked_is_a_503(tmp_path: Path) -> None:
-    """SQLite's busy_timeout (5 s) runs out: the write can succeed when tried again."""
-    path = tmp_path / "locked.db"
-    app = create_app(
-        make_settings(database_url=f"sqlite:///{path}", database_retry_after=RETRY_AFTER)
-    )
-    with app.app_context():
-        upgrade()
-    client = app.test_client()
-    account = {"email": "busy@example.com", "password": PASSWORD, "name": "Busy"}
-    assert client.post("/api/v1/auth/signup", json=account).status_code == 201
-    login = client.post(
-        "/api/v1/auth/login", json={"email": account["email"], "password": PASSWORD}
-    )
-    bearer = {"Authorization": f"Bearer {login.json['access_token']}"}  # type: ignore[index]
-    book = {"title": "Dune", "author": "Frank Herbert"}
-
-    other_process = sqlite3.connect(path)
-    try:
-        other_process.execute("BEGIN IMMEDIATE")  # holds the write lock
-        refused = client.post("/api/v1/books", json=book, headers={**bearer, "X-Request-ID": "l"})
-        assert_database_unavailable(refused, "l")
-    finally:
-        other_process.rollback()
-        other_process.close()
-
-    assert client.post("/api/v1/books", json=book, headers=bearer).status_code == 201
 
 
 # --- statements the database refuses stay what they are -----------------------------------

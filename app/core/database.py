@@ -1,11 +1,10 @@
 """Which database errors mean "the database cannot serve now", as opposed to "this is a bug".
 
 A refused or timed-out connection, a server that shut down or restarted under us, too many
-connections, a write sent to a server that a failover made read-only, or an SQLite file that
-another process kept locked: each is temporary and the same request will work later, so the
-API answers 503 with Retry-After (``app/core/errors.py``) instead of a 500. A statement the
-database refuses (a missing table, a constraint, a bad value) is none of these and keeps its
-own answer.
+connections, or a write sent to a server that a failover made read-only: each is temporary
+and the same request will work later, so the API answers 503 with Retry-After
+(``app/core/errors.py``) instead of a 500. A statement the database refuses (a missing table,
+a constraint, a bad value) is none of these and keeps its own answer.
 """
 
 from __future__ import annotations
@@ -42,9 +41,6 @@ MYSQL_OUTAGES = frozenset(
     }
 )
 
-# SQLite primary result codes (extended codes keep them in their low byte).
-SQLITE_OUTAGES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
-
 
 def is_outage(dialect: Dialect, error: BaseException) -> bool:
     """Whether ``error``, raised by ``dialect``'s driver, means the database is unavailable."""
@@ -60,11 +56,6 @@ def is_outage(dialect: Dialect, error: BaseException) -> bool:
     if dialect.name in ("mysql", "mariadb"):
         code = error.args[0] if error.args else None
         return isinstance(code, int) and code in MYSQL_OUTAGES
-    if dialect.name == "sqlite":
-        # Another process held the write lock past busy_timeout, or committed first under a
-        # transaction that then wanted to write: the same request works when tried again.
-        code = getattr(error, "sqlite_errorcode", None)
-        return isinstance(code, int) and code & 0xFF in SQLITE_OUTAGES
     return False
 
 

@@ -37,7 +37,7 @@ def test_st_run_with_every_phase_finds_nothing_the_document_does_not_excuse(
             f"http://127.0.0.1:{web.port}/openapi.json",
             "--phases=examples,coverage,fuzzing,stateful",
             f"--max-examples={MAX_EXAMPLES}",
-            # One request at a time: the embedded SQLite answers concurrent writers with 503.
+            # One request at a time: concurrent writers meet the embedded SQLite's file lock.
             "--workers=1",
         ],
         cwd=PROJECT_ROOT,
