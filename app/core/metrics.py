@@ -1,4 +1,4 @@
-"""Prometheus metrics of requests, the database pool, tasks and the build.
+"""Prometheus metrics of requests, the database pool, tasks, the outbox and the build.
 
 Imported only when METRICS_PORT is set, and after ``telemetry.own_metrics_directory()``: in
 prometheus-client's multiprocess mode every process writes its values to files in one folder,
@@ -8,22 +8,31 @@ them up at each scrape. Names follow OpenTelemetry's semantic conventions in Pro
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
 from celery.signals import task_postrun, task_prerun, worker_init, worker_process_shutdown
 from flask import Flask, Response, g, request
 from prometheus_client import CollectorRegistry, Gauge, Histogram, multiprocess, start_http_server
-from sqlalchemy import event
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from app.core import project
-from app.core.extensions import db
+from app.core.extensions import db, utcnow
 from app.core.health import app_version
+from app.core.outbox import OutboxMessage
 from app.core.settings import ServerSettings, Settings, load_settings
+
+log = logging.getLogger(__name__)
 
 # OpenTelemetry's advised boundaries for http.server.request.duration, in seconds.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
@@ -83,8 +92,10 @@ def init_app(app: Flask, settings: Settings) -> None:
     def serve_worker_metrics(**_: Any) -> None:
         # A worker run in a thread (tests) belongs to a process that serves nothing.
         if threading.current_thread() is threading.main_thread() and settings.metrics_port:
-            # The worker binds HOST, as the web process does for both its ports.
-            serve(load_settings(ServerSettings).host, settings.metrics_port)
+            # The worker binds HOST, as the web process does for both its ports. Workers run
+            # the outbox relay, so they report what waits in the outbox.
+            host = load_settings(ServerSettings).host
+            serve(host, settings.metrics_port, OutboxBacklog(settings.database_url))
 
     # Served before the pool starts and the broker is reached: a worker waiting for its broker
     # still answers scrapes, and that is when they matter most.
@@ -173,10 +184,13 @@ def observe_task(
         TASK_DURATION.labels(task.name, outcome).observe(time.perf_counter() - started)
 
 
-def registry() -> CollectorRegistry:
-    """What one scrape returns: the values of every process writing to the folder."""
+def registry(*collectors: Collector) -> CollectorRegistry:
+    """What one scrape returns: the values of every process writing to the folder, and what
+    ``collectors`` read at that moment."""
     collected = CollectorRegistry()
     multiprocess.MultiProcessCollector(collected)  # type: ignore[no-untyped-call]
+    for collector in collectors:
+        collected.register(collector)
     return collected
 
 
@@ -184,14 +198,47 @@ _serving = threading.Lock()
 _served_ports: set[int] = set()
 
 
-def serve(host: str, port: int) -> None:
+def serve(host: str, port: int, *collectors: Collector) -> None:
     """Answer scrapes on ``host:port`` from a background thread of this process (once)."""
     with _serving:
         if port in _served_ports:
             return
-        start_http_server(port, addr=host, registry=registry())
+        start_http_server(port, addr=host, registry=registry(*collectors))
         _served_ports.add(port)
 
 
 def process_exited(pid: int) -> None:
     multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+class OutboxBacklog:
+    """What waits in the outbox, read from the database at each scrape.
+
+    It has an engine of its own without a pool: the scrape thread never touches the
+    connections (or their locks) that the relay and forked pool children use.
+    """
+
+    def __init__(self, database_url: str) -> None:
+        self.engine = create_engine(database_url, poolclass=NullPool)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        query = select(func.count(), func.min(OutboxMessage.created_at)).where(
+            OutboxMessage.sent_at.is_(None)
+        )
+        try:
+            with self.engine.connect() as connection:
+                pending, oldest = connection.execute(query).one()
+        except SQLAlchemyError as error:
+            log.warning("outbox metrics: the database did not answer: %s", error)
+            return
+        age = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
+        yield GaugeMetricFamily(
+            f"{project.METRIC_PREFIX}_outbox_pending_messages",
+            "Tasks written to the outbox and not yet handed to the broker.",
+            value=pending,
+        )
+        yield GaugeMetricFamily(
+            f"{project.METRIC_PREFIX}_outbox_oldest_pending_age_seconds",
+            "Seconds the oldest task not yet handed to the broker has waited (0: none waits).",
+            value=max(age, 0.0),
+        )

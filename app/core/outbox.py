@@ -28,6 +28,7 @@ from kombu import Connection
 from sqlalchemy import JSON, Index, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core import telemetry
 from app.core.extensions import SQLITE_BEGIN, Base, UTCDateTime, db, utcnow
 from app.core.logging import request_id_var
 from app.core.settings import current_settings
@@ -88,7 +89,7 @@ def message_headers() -> dict[str, str]:
     The one place to add context that must cross the broker (e.g. W3C ``traceparent``); the
     worker reads them back from ``task.request``.
     """
-    headers = {}
+    headers = telemetry.trace_carrier()  # W3C traceparent, when tracing is on
     request_id = request_id_var.get()
     if request_id:
         headers[REQUEST_ID_HEADER] = request_id
@@ -158,7 +159,14 @@ class Publisher:
         return time.monotonic() < self._paused_until
 
     def publish(self, message: Message) -> None:
-        """Hand ``message`` to the broker, or raise within about ``PUBLISH_TIMEOUT``."""
+        """Hand ``message`` to the broker, or raise within about ``PUBLISH_TIMEOUT``.
+
+        It leaves in the trace of the request that wrote it, even when the relay sends it.
+        """
+        with telemetry.continued_trace(message.headers):
+            self._publish(message)
+
+    def _publish(self, message: Message) -> None:
         if self.in_process:
             self.celery.tasks[message.task_name].apply(
                 args=tuple(message.args), task_id=message.task_id, headers=message.headers

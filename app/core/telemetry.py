@@ -16,7 +16,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from flask import Flask
@@ -104,3 +104,16 @@ def trace_carrier() -> dict[str, str]:
     from app.core import tracing
 
     return tracing.current_carrier()
+
+
+@contextlib.contextmanager
+def continued_trace(carrier: Mapping[str, str]) -> Iterator[None]:
+    """Run the block in the trace context stored in ``carrier`` (an outbox message's headers),
+    so work sent later, by another process, stays in the trace that asked for it."""
+    if not _tracing_on:
+        yield
+        return
+    from app.core import tracing
+
+    with tracing.continued(carrier):
+        yield

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from app.core import project
+from app.core.outbox import OutboxMessage
 from tests.conftest import free_port
 from tests.process.conftest import (
     Databases,
@@ -33,6 +35,7 @@ from tests.process.conftest import (
     environment,
     listen_queue_length,
     missing_service,
+    session,
     wait_until,
 )
 
@@ -260,3 +263,38 @@ def test_a_worker_waiting_for_its_broker_still_answers_scrapes(
         return False
 
     wait_until("the worker answers a scrape", reports_its_release, show=(worker,))
+
+
+def test_the_worker_reports_what_waits_in_the_outbox(
+    processes: Processes, databases: Databases
+) -> None:
+    metrics_port = free_port()
+    database_url = databases.create()
+    env = environment(
+        DATABASE_URL=database_url,
+        CELERY_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0",  # the broker is down
+    )
+    web = processes.web(env)
+    worker = processes.start(
+        "worker", command("worker"), {**env, "METRICS_PORT": str(metrics_port)}
+    )
+    web.sign_up("waiting@example.com")  # its welcome mail waits in the outbox
+    with session(database_url) as db:
+        waiting = db.scalar(select(func.count()).where(OutboxMessage.sent_at.is_(None)))
+    assert waiting
+
+    def outbox() -> tuple[float | None, float | None]:
+        with contextlib.suppress(OSError):
+            samples = scrape(metrics_port)
+            return (
+                samples.get(f"{project.METRIC_PREFIX}_outbox_pending_messages"),
+                samples.get(f"{project.METRIC_PREFIX}_outbox_oldest_pending_age_seconds"),
+            )
+        return None, None
+
+    wait_until(
+        "the worker reports the waiting messages, waiting for a while",
+        lambda: outbox()[0] == waiting and (outbox()[1] or 0) > 1,
+        show=(worker, web.process),
+        state=lambda: str(outbox()),
+    )

@@ -19,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from tests.conftest import Mailbox
+from tests.conftest import Mailbox, free_port
 from tests.process.conftest import (
     Databases,
     Process,
@@ -43,6 +43,8 @@ REQUEST_ID = f"traced-{secrets.token_hex(8)}"
 @dataclass
 class Traced:
     web: WebServer
+    # A second web process whose broker is down: what it sends goes through the outbox relay.
+    web_without_broker: WebServer
     worker: Process
     collector: RecordingEndpoint
     mailbox: Mailbox
@@ -82,9 +84,14 @@ def traced(
             OTEL_BSP_SCHEDULE_DELAY="100",
         )
         web = module_processes.start_web(env)
+        dead_broker = f"redis://127.0.0.1:{free_port()}/0"
+        web_without_broker = module_processes.start_web(
+            {**env, "CELERY_BROKER_URL": dead_broker}, name="web-without-broker"
+        )
         worker = module_processes.start("worker", command("worker"), env)
         web.wait_ready()
-        yield Traced(web, worker, collector, smtp_server)
+        web_without_broker.wait_ready()
+        yield Traced(web, web_without_broker, worker, collector, smtp_server)
 
 
 @pytest.fixture(scope="module")
@@ -98,12 +105,45 @@ def signup_trace(traced: Traced) -> list[Span]:
     )
     assert reply.status == 201, reply.body
     wait_until(
-        "the task's span has been exported",
-        lambda: by_kind(traced.trace(CALLER_TRACE_ID), Span.SPAN_KIND_CONSUMER),
+        "the request's and the task's spans have been exported",
+        lambda: exported(traced.trace(CALLER_TRACE_ID)),
         show=(traced.web.process, traced.worker),
         state=lambda: str(sorted({(s.trace_id.hex(), s.name) for s in traced.spans()})),
     )
     return traced.trace(CALLER_TRACE_ID)
+
+
+def test_a_task_relayed_from_the_outbox_joins_the_trace_too(traced: Traced) -> None:
+    """The web process could not reach the broker: a worker's relay sent the task later."""
+    trace_id, span_id = secrets.token_hex(16), secrets.token_hex(8)
+    reply = traced.web_without_broker.request(
+        "POST",
+        "/api/v1/auth/signup",
+        json_body={"email": "relay@example.com", "password": "a long enough password", "name": "R"},
+        headers={"traceparent": f"00-{trace_id}-{span_id}-01"},
+    )
+    assert reply.status == 201, reply.body
+    wait_until(
+        "the request's and the relayed task's spans have been exported",
+        lambda: exported(traced.trace(trace_id)),
+        show=(traced.web_without_broker.process, traced.worker),
+        state=lambda: str(sorted({(s.trace_id.hex(), s.name) for s in traced.spans()})),
+    )
+    spans = traced.trace(trace_id)
+    (server,) = by_kind(spans, Span.SPAN_KIND_SERVER)
+    relayed = by_kind(spans, Span.SPAN_KIND_PRODUCER)
+    # Sent by the relay, as a child of the request that wrote the message.
+    assert [span.parent_span_id for span in relayed] == [server.span_id] * len(relayed)
+    (consumer,) = by_kind(spans, Span.SPAN_KIND_CONSUMER)
+    assert consumer.parent_span_id in {span.span_id for span in relayed}
+
+
+def exported(spans: list[Span]) -> bool:
+    """Whether the spans of a sign-up are all in: the request's, and its task's with its mail."""
+    kinds = {span.kind for span in spans}
+    return {Span.SPAN_KIND_SERVER, Span.SPAN_KIND_CONSUMER} <= kinds and any(
+        span.name == "smtp send" for span in spans
+    )
 
 
 def by_kind(spans: list[Span], kind: Any) -> list[Span]:
@@ -156,10 +196,13 @@ def test_log_events_of_the_request_and_task_carry_the_trace_id(
     assert web_events
     assert {ecs_field(event, "trace.id") for event in web_events} == {CALLER_TRACE_ID}
     assert all(ecs_field(event, "span.id") for event in web_events)
-    task_events = [
-        event
-        for event in traced.worker.events()
-        if ecs_field(event, "http.request.id") == REQUEST_ID
-    ]
-    assert task_events
-    assert {ecs_field(event, "trace.id") for event in task_events} == {CALLER_TRACE_ID}
+
+    def task_events() -> list[dict[str, Any]]:
+        return [
+            event
+            for event in traced.worker.events()
+            if ecs_field(event, "http.request.id") == REQUEST_ID
+        ]
+
+    wait_until("the task has logged", task_events, show=(traced.worker,))
+    assert {ecs_field(event, "trace.id") for event in task_events()} == {CALLER_TRACE_ID}
