@@ -33,7 +33,7 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 
 from app import create_app
 from app.auth import service as auth_service
-from app.core.extensions import db
+from app.core.extensions import SESSION_OPTIONS, db
 from app.core.settings import Settings, normalize_database_url
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -159,7 +159,9 @@ def isolated_database(request: pytest.FixtureRequest) -> Iterator[None]:
         original_session = db.session
         # A plain Session: Flask-SQLAlchemy's own would pick the engine over this connection.
         db.session = scoped_session(
-            sessionmaker(bind=connection, join_transaction_mode="create_savepoint"),  # type: ignore[arg-type]
+            sessionmaker(
+                bind=connection, join_transaction_mode="create_savepoint", **SESSION_OPTIONS
+            ),
             scopefunc=_app_ctx_id,
         )
     try:

@@ -26,6 +26,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def utcnow_as_stored(context: Any) -> datetime:
+    """The current time at the precision the database keeps (whole seconds in MySQL's and
+    MariaDB's DATETIME), so a saved object holds what its row holds without reading it back."""
+    now = utcnow()
+    return now.replace(microsecond=0) if context.dialect.name in ("mysql", "mariadb") else now
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores naive UTC and returns aware UTC, identically on SQLite, PostgreSQL and MariaDB."""
 
@@ -52,11 +59,17 @@ class Base(DeclarativeBase):
 class TimestampMixin:
     """created_at and updated_at, kept by the ORM in UTC."""
 
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_as_stored)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow_as_stored, onupdate=utcnow_as_stored
+    )
 
 
-db = SQLAlchemy(model_class=Base)
+# The session ends with the request (or task) that committed it, so objects need not be
+# expired and read again after a commit: a created or updated row is returned as written.
+SESSION_OPTIONS: dict[str, Any] = {"expire_on_commit": False}
+# (A copy: Flask-SQLAlchemy adds its own options to the dict it is given.)
+db = SQLAlchemy(model_class=Base, session_options=dict(SESSION_OPTIONS))
 
 # An execution option read by the SQLite engine's BEGIN (see app.prepare_engine): "IMMEDIATE"
 # takes SQLite's one write lock before the transaction's first read.
