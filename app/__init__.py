@@ -23,6 +23,7 @@ from app.core.database import watch_for_outages
 from app.core.edge import init_edge
 from app.core.errors import init_request_checks
 from app.core.extensions import SQLITE_BEGIN, api, db, jwt, limiter, write_lock_first_on_sqlite
+from app.core.json_provider import OrjsonProvider
 from app.core.logging import configure_logging, init_request_logging
 from app.core.settings import DEVELOPMENT_SECRET, PROJECT_ROOT, Settings, load_settings
 from app.jobs import views as jobs
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, *, migrations: bool = True) -> 
     configure_logging(settings)
 
     app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
+    app.json = OrjsonProvider(app)
     app.config.from_mapping(flask_config(settings))
     app.extensions["settings"] = settings
 
