@@ -8,6 +8,7 @@ import marshmallow as ma
 from email_validator import EmailNotValidError, validate_email
 
 from app.auth.models import Role
+from app.core.compiled_dump import CompiledDumpSchema
 from app.core.pagination import PageSchema
 from app.core.schemas import StrictBoolean, TrimmedString
 
@@ -95,7 +96,7 @@ class OAuthErrorSchema(ma.Schema):
     error_description = ma.fields.String()
 
 
-class UserSchema(ma.Schema):
+class UserSchema(CompiledDumpSchema):
     id = ma.fields.Integer(dump_only=True)
     email = ma.fields.String(dump_only=True)
     name = ma.fields.String(dump_only=True)

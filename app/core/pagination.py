@@ -10,6 +10,7 @@ import marshmallow as ma
 from flask import request
 from sqlalchemy import Select, func, select
 
+from app.core.compiled_dump import CompiledDumpSchema
 from app.core.extensions import db
 
 MAX_PAGE_SIZE = 100
@@ -23,7 +24,7 @@ class PageArgsSchema(ma.Schema):
     )
 
 
-class PageSchema(ma.Schema):
+class PageSchema(CompiledDumpSchema):
     """Envelope of every list; a subclass declares ``items``."""
 
     total = ma.fields.Integer(required=True, metadata={"description": "Items across all pages"})

@@ -6,6 +6,8 @@ from typing import Any
 
 import marshmallow as ma
 
+from app.core.compiled_dump import CompiledDumpSchema
+
 # What str.strip() removes, spelled out: \s means less in JSON Schema's (ECMA-262) regular
 # expressions than in Python's (not \x1c-\x1f), and a document must mean one thing to all.
 WHITE_SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -79,7 +81,7 @@ class StrictInteger(ma.fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-class StrictSchema(ma.Schema):
+class StrictSchema(CompiledDumpSchema):
     """Unknown fields are refused (marshmallow's default, stated so the document says it too),
     and a read-only field sent on input is named as such rather than as unknown."""
 

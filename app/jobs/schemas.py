@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from app.core.compiled_dump import CompiledDumpSchema
 from app.jobs.models import JobState
 
 
-class JobSchema(ma.Schema):
+class JobSchema(CompiledDumpSchema):
     id = ma.fields.String(dump_only=True)
     kind = ma.fields.String(dump_only=True)
     state = ma.fields.Enum(JobState, by_value=True, dump_only=True)
