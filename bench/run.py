@@ -340,7 +340,7 @@ def main() -> None:
         description="This service vs a bare Flask baseline (bench/README)"
     )
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=5, help="seconds per wrk run")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers, every server")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker (>1: gthread)")
@@ -388,8 +388,8 @@ def measure(results: dict, out: Path, env: dict, book_ids: list[int], options: A
         servers.append(Server("variant", servers[0].command, cwd, {**env, **extra},
                               out / "variant.log"))  # fmt: skip
         results["variant_commit"] = commit_of(cwd)
-    bare = Server("bare", [*gunicorn, *bare_flags, "bench.baseline:app"], ROOT, env,
-                  out / "bare.log")  # fmt: skip
+    # Run from bench/, where gunicorn finds no gunicorn.conf.py: plain gunicorn defaults.
+    bare = Server("bare", [*gunicorn, *bare_flags, "baseline:app"], BENCH, env, out / "bare.log")
     bare.command = [part.replace("$PORT", str(bare.port)) for part in bare.command]
     servers.append(bare)
     try:
