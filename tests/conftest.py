@@ -216,18 +216,21 @@ def sign_up(app: Flask, client: FlaskClient) -> SignUp:
         created = client.post(
             "/api/v1/auth/signup", json={"email": email, "password": PASSWORD, "name": name}
         )
-        assert created.status_code == 201, created.json
+        assert created.status_code == 202, created.json
         if admin:
             with app.app_context():
                 auth_service.create_admin(email, None)
         tokens = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
         assert tokens.status_code == 200, tokens.json
-        assert created.json is not None
         assert tokens.json is not None
+        access = tokens.json["access_token"]
+        me = client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {access}"})
+        assert me.status_code == 200, me.json
+        assert me.json is not None
         return Account(
-            id=created.json["id"],
+            id=me.json["id"],
             email=email,
-            access_token=tokens.json["access_token"],
+            access_token=access,
             refresh_token=tokens.json["refresh_token"],
         )
 

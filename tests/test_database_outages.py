@@ -187,7 +187,7 @@ def test_writes_to_a_read_only_standby_are_503_and_reads_go_on(
     app, url = standby_app
     client = app.test_client()
     signup = {"email": "reader@example.com", "password": PASSWORD, "name": "Reader"}
-    assert client.post("/api/v1/auth/signup", json=signup).status_code == 201
+    assert client.post("/api/v1/auth/signup", json=signup).status_code == 202
     login = client.post("/api/v1/auth/login", json={"email": signup["email"], "password": PASSWORD})
     bearer = {"Authorization": f"Bearer {login.json['access_token']}"}  # type: ignore[index]
     book = {"title": "Dune", "author": "Frank Herbert"}

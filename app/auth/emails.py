@@ -99,3 +99,18 @@ def password_reset(user: User, token: str) -> EmailMessage:
         after=f"{lifetime_note()} If you did not ask for it, ignore this mail: "
         "your password stays as it is.",
     )
+
+
+def signup_attempt(user: User) -> EmailMessage:
+    """For the owner of an address someone tried to sign up with again."""
+    return compose(
+        user,
+        f"Someone tried to sign up for {project.NAME} with your address",
+        [
+            f"Someone, perhaps you, tried to create a {project.NAME} account with this email "
+            "address. It already has an account, so nothing was created and nothing changed.",
+            "If it was you, sign in with your password. If you have forgotten it, ask for a "
+            "password reset on the sign-in page and we will mail you a link to choose a new one.",
+        ],
+        after="If it was not you, you can ignore this mail: your account stays as it is.",
+    )

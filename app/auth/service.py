@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, NoReturn
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -32,7 +32,12 @@ from app.auth.models import (
     User,
     token_digest,
 )
-from app.auth.tasks import send_email_verification, send_password_reset, send_welcome_email
+from app.auth.tasks import (
+    send_email_verification,
+    send_password_reset,
+    send_signup_attempt_notice,
+    send_welcome_email,
+)
 from app.core.background import enqueue_after_commit
 from app.core.extensions import db, utcnow
 from app.core.settings import current_settings
@@ -83,32 +88,32 @@ def _rehash_if_outdated(user: User, password: str) -> None:
 # --- accounts ----------------------------------------------------------------------------
 
 
-def _refuse_taken_email() -> NoReturn:
-    abort(
-        409,
-        message="An account with this email already exists.",
-        errors={"json": {"email": ["An account with this email already exists."]}},
-    )
-    raise AssertionError("abort returned")  # pragma: no cover - abort always raises
-
-
 def account_exists(email: str) -> bool:
     return bool(db.session.scalar(select(exists().where(User.email == email))))
 
 
-def sign_up(email: str, password: str, name: str) -> User:
-    if account_exists(email):
-        _refuse_taken_email()
-    user = User(email=email, name=name, password_hash=hash_password(password))
-    db.session.add(user)
-    try:
-        db.session.flush()  # assigns the id; a concurrent sign-up with this email fails here
-    except IntegrityError:
-        db.session.rollback()
-        _refuse_taken_email()
-    enqueue_after_commit(send_welcome_email, user.id)
+def sign_up(email: str, password: str, name: str) -> None:
+    """Create the account, or, when the address has one, tell its owner that someone tried.
+
+    Both cases look and cost the same to the caller, so sign-up cannot be used to learn
+    whether an address has an account (OWASP Authentication Cheat Sheet): the password is
+    hashed either way, one mail is queued either way, and the answer says only that a mail
+    is on its way. The mailbox's owner is the one who learns which it was.
+    """
+    password_hash = hash_password(password)  # also for a taken address: it costs the same
+    if not account_exists(email):
+        user = User(email=email, name=name, password_hash=password_hash)
+        db.session.add(user)
+        try:
+            db.session.flush()  # assigns the id; a concurrent sign-up with this email fails here
+        except IntegrityError:
+            db.session.rollback()  # the other sign-up won: this one is an attempt on its account
+        else:
+            enqueue_after_commit(send_welcome_email, user.id)
+            db.session.commit()
+            return
+    enqueue_after_commit(send_signup_attempt_notice, email)
     db.session.commit()
-    return user
 
 
 def update_profile(user: User, changes: dict[str, Any], family_id: str) -> User:

@@ -146,6 +146,21 @@ def send_password_reset(self: Task[Any, Any], email: str, request_key: str) -> b
 
 
 @shared_task(bind=True, max_retries=MAX_EMAIL_RETRIES)
+def send_signup_attempt_notice(self: Task[Any, Any], email: str) -> bool:
+    """Tell the active account of ``email``, if there is one, that someone tried to sign up
+    with its address; the one who tried is answered as if the address were new.
+
+    It issues nothing, so a redelivered task at worst repeats a harmless notice.
+    """
+    user = db.session.scalar(select(User).where(User.email == email, User.is_active.is_(True)))
+    if user is None:
+        return False
+    deliver(self, emails.signup_attempt(user), f"sign-up attempt notice to user {user.id}")
+    log.info("sign-up attempt notice sent to user %s", user.id)
+    return True
+
+
+@shared_task(bind=True, max_retries=MAX_EMAIL_RETRIES)
 def send_email_verification(self: Task[Any, Any], user_id: int, request_key: str) -> bool:
     """Mail a new link that verifies the account's address, unless it is verified already."""
     user = db.session.get(User, user_id)

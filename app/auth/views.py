@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import Response, jsonify, url_for
+from flask import Response, jsonify
 from flask.views import MethodView
 from flask_jwt_extended import get_jwt
 from flask_smorest import Blueprint
@@ -42,6 +42,11 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
 UNVERIFIED_DOC = (
     "REQUIRE_VERIFIED_EMAIL is on and the address is not verified: a new link is mailed"
 )
+SIGNUP_ACCEPTED = "Check your inbox: we sent a link to finish signing up."
+SIGNUP_ACCEPTED_DOC = (
+    "The same answer for a new and a taken address: a new one gets its account and a mail "
+    "with a confirmation link, a taken one's owner a mail saying someone tried"
+)
 INVALID_LINK_DOC = "Malformed JSON, or a token that is wrong, expired or used (one answer for all)"
 
 
@@ -77,12 +82,14 @@ def oauth_error(error: str, description: str) -> Response:
 class Signup(MethodView):
     @credential_endpoint
     @auth_blp.arguments(SignupSchema)
-    @auth_blp.response(201, UserSchema)
-    @auth_blp.alt_response(409, response="CONFLICT")
-    def post(self, data: dict[str, str]) -> tuple[User, int, dict[str, str]]:
-        """Create an account."""
-        user = service.sign_up(**data)
-        return user, 201, {"Location": url_for("users.Me"), "Cache-Control": "no-store"}
+    @auth_blp.response(202, AcceptedSchema, description=SIGNUP_ACCEPTED_DOC)
+    def post(self, data: dict[str, str]) -> tuple[dict[str, str], int, dict[str, str]]:
+        """Create an account; a mailed link confirms the address.
+
+        The answer never says whether the address had an account: its owner is told by mail.
+        """
+        service.sign_up(**data)
+        return {"detail": SIGNUP_ACCEPTED}, 202, {"Cache-Control": "no-store"}
 
 
 @auth_blp.route("/login")

@@ -63,7 +63,7 @@ def sign_up(stack: Stack, mailbox: Mailbox, email: str) -> EmailMessage:
     response = stack.client.post(
         "/api/v1/auth/signup", json={"email": email, "password": PASSWORD, "name": "Ada"}
     )
-    assert response.status_code == 201, response.json
+    assert response.status_code == 202, response.json
     return received(stack, mailbox, email, f"Welcome to {project.NAME}")
 
 

@@ -121,7 +121,7 @@ def test_unverified_accounts_are_told_what_to_do_after_the_password_check(
     client = strict_app.test_client()
     caplog.set_level("INFO")
     signup = {"email": "strict@example.com", "password": PASSWORD, "name": "Ada"}
-    assert client.post("/api/v1/auth/signup", json=signup).status_code == 201
+    assert client.post("/api/v1/auth/signup", json=signup).status_code == 202
 
     wrong = client.post(
         "/api/v1/auth/login", json={"email": "strict@example.com", "password": "not it at all"}

@@ -69,7 +69,7 @@ def test_a_developer_signs_in_on_the_docs_page_and_calls_the_api(
     created = live_server.app.test_client().post(
         "/api/v1/auth/signup", json={"email": EMAIL, "password": PASSWORD, "name": "Reader"}
     )
-    assert created.status_code == 201, created.json
+    assert created.status_code == 202, created.json
     requested: list[str] = []
     page.context.on("request", lambda request: requested.append(request.url))
     errors: list[Exception] = []

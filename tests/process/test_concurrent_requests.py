@@ -65,4 +65,28 @@ def test_concurrent_clients_never_see_a_server_error(
     statuses = [status for result in results for status in result]
     assert [s for s in statuses if s >= 500] == [], web.process.tail()
     assert len(statuses) == CLIENTS * ROUNDS * 7
-    assert set(statuses) <= {200, 201, 204}, sorted(set(statuses))
+    assert set(statuses) <= {200, 201, 202, 204}, sorted(set(statuses))
+
+
+def test_concurrent_sign_ups_with_one_address_all_get_the_same_answer(
+    processes: Processes, databases: Databases
+) -> None:
+    """The losers of the race are answered as any sign-up with a taken address: a 202."""
+    env = environment(DATABASE_URL=databases.create(), WEB_CONCURRENCY="3", GUNICORN_THREADS="2")
+    web = processes.web(env)
+
+    def sign_up(attempt: int) -> tuple[int, bytes]:
+        reply = web.request(
+            "POST",
+            "/api/v1/auth/signup",
+            json_body={"email": "race@example.com", "password": f"password {attempt}", "name": "R"},
+        )
+        return reply.status, reply.body
+
+    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+        replies = list(pool.map(sign_up, range(CLIENTS)))
+
+    assert {status for status, _ in replies} == {202}, web.process.tail()
+    assert len({body for _, body in replies}) == 1
+    logins = [web.log_in("race@example.com", f"password {n}").status for n in range(CLIENTS)]
+    assert sorted(logins) == [200] + [401] * (CLIENTS - 1)

@@ -81,13 +81,13 @@ def stopped_stack(
     assert web.request("POST", "/api/v1/auth/login", json_body=wrong).status == 401
     assert web.request("POST", "/api/v1/auth/signup", json_body={"email": "x"}).status == 422
     signup = {"email": "eve@example.com", "password": PASSWORD, "name": "Eve"}
-    created = web.request(
+    accepted = web.request(
         "POST",
         "/api/v1/auth/signup",
         json_body=signup,
         headers={"X-Request-ID": SIGNUP_REQUEST_ID},
     )
-    assert created.status == 201
+    assert accepted.status == 202
     wait_until(
         "the worker has sent the welcome email",
         lambda: worker.logged("welcome email sent"),

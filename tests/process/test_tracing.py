@@ -103,7 +103,7 @@ def signup_trace(traced: Traced) -> list[Span]:
         json_body={"email": "tracy@example.com", "password": "a long enough password", "name": "T"},
         headers={"traceparent": TRACEPARENT, "X-Request-ID": REQUEST_ID},
     )
-    assert reply.status == 201, reply.body
+    assert reply.status == 202, reply.body
     wait_until(
         "the request's and the task's spans have been exported",
         lambda: exported(traced.trace(CALLER_TRACE_ID)),

@@ -123,9 +123,9 @@ def add_user(database_url: str, email: str) -> int:
         return user.id
 
 
-def welcomed_at(database_url: str, user_id: int) -> datetime | None:
+def welcomed_at(database_url: str, email: str) -> datetime | None:
     with session(database_url) as rows:
-        return rows.scalar(select(User.welcomed_at).where(User.id == user_id))
+        return rows.scalar(select(User.welcomed_at).where(User.email == email))
 
 
 def send_welcome_email(broker_url: str, user_id: int) -> str:
@@ -146,7 +146,7 @@ def test_a_warm_shutdown_finishes_the_running_task_and_exits_0(
     web = processes.web(env)
     slow_mailbox.hold_next = 1
 
-    user_id = web.sign_up("ada@example.com")  # the welcome email is queued after the commit
+    web.sign_up("ada@example.com")  # the welcome email is queued after the commit
     wait_until(
         "the worker is sending the email",
         lambda: slow_mailbox.data_started,
@@ -163,7 +163,7 @@ def test_a_warm_shutdown_finishes_the_running_task_and_exits_0(
 
     assert worker.wait() == 0
     assert slow_mailbox.recipients() == ["ada@example.com"]
-    assert welcomed_at(database_url, user_id) is not None
+    assert welcomed_at(database_url, "ada@example.com") is not None
 
 
 def test_a_task_whose_pool_process_is_killed_runs_again_in_a_new_one(
@@ -188,7 +188,7 @@ def test_a_task_whose_pool_process_is_killed_runs_again_in_a_new_one(
 
     wait_until(
         "the email is sent again and recorded",
-        lambda: slow_mailbox.data_started == 2 and welcomed_at(database_url, user_id),
+        lambda: slow_mailbox.data_started == 2 and welcomed_at(database_url, "grace@example.com"),
         show=(worker,),
         state=functools.partial(redis_queue_state, killed_workers_redis),
     )
@@ -232,7 +232,7 @@ def test_a_task_whose_worker_is_killed_runs_on_another_worker(
 
     wait_until(
         "the other worker sends the email again and records it",
-        lambda: slow_mailbox.data_started == 2 and welcomed_at(database_url, user_id),
+        lambda: slow_mailbox.data_started == 2 and welcomed_at(database_url, "linus@example.com"),
         show=(*workers,),
     )
     assert received(second, task_id)
