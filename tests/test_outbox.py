@@ -25,6 +25,7 @@ from kombu import Connection
 from sqlalchemy import func, select
 
 from app import create_app
+from app.auth import service as auth_service
 from app.auth.models import User
 from app.core.extensions import db
 from app.core.outbox import OutboxMessage, Publisher, relay_due, write_message
@@ -56,8 +57,12 @@ def sign_up(client: FlaskClient, email: str, **headers: str) -> int:
         json={"email": email, "password": PASSWORD, "name": "Ada"},
         headers=headers,
     )
-    assert response.status_code == 201, response.json
-    return int(response.get_json()["id"])
+    assert response.status_code == 202, response.json
+    assert client.application is not None
+    with client.application.app_context():
+        user_id = db.session.scalar(select(User.id).where(User.email == email))
+    assert user_id is not None
+    return user_id
 
 
 # --- in the request's transaction ---------------------------------------------------------
@@ -75,15 +80,23 @@ def test_a_committed_request_leaves_one_sent_message_with_its_request_id(
     assert message.attempts == 1
 
 
-def test_a_refused_request_leaves_no_message(app: Flask, client: FlaskClient) -> None:
+def test_a_rolled_back_insert_leaves_only_what_came_after(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sign-up that loses the race for an address rolls its account back: no welcome for
+    it is left behind, only the notice to the owner that replaced it."""
     sign_up(client, "taken@example.com")
-    before = len(outbox(app))
+    before = {row.id for row in outbox(app)}
+    monkeypatch.setattr(auth_service, "account_exists", lambda email: False)
     again = client.post(
         "/api/v1/auth/signup",
         json={"email": "taken@example.com", "password": PASSWORD, "name": "Eve"},
     )
-    assert again.status_code == 409
-    assert len(outbox(app)) == before
+    assert again.status_code == 202
+    added = [row for row in outbox(app) if row.id not in before]
+    assert [(row.task_name, row.args) for row in added] == [
+        ("app.auth.tasks.send_signup_attempt_notice", ["taken@example.com"])
+    ]
 
 
 def test_a_rolled_back_transaction_leaves_no_message(app: Flask) -> None:
@@ -205,7 +218,7 @@ def test_requests_succeed_while_the_broker_is_down_and_their_tasks_run_once_it_i
             database, celery_broker_url=broker.url, smtp_url=mailbox.url, smtp_starttls=False
         )
         client = app.test_client()
-        user_id = sign_up(client, "outage@example.com")  # 201, not 500, with the broker down
+        user_id = sign_up(client, "outage@example.com")  # 202, not 500, with the broker down
         tokens = client.post(
             "/api/v1/auth/login", json={"email": "outage@example.com", "password": PASSWORD}
         ).get_json()
