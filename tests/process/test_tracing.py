@@ -122,7 +122,7 @@ def test_a_task_relayed_from_the_outbox_joins_the_trace_too(traced: Traced) -> N
         json_body={"email": "relay@example.com", "password": "a long enough password", "name": "R"},
         headers={"traceparent": f"00-{trace_id}-{span_id}-01"},
     )
-    assert reply.status == 201, reply.body
+    assert reply.status == 202, reply.body
     wait_until(
         "the request's and the relayed task's spans have been exported",
         lambda: exported(traced.trace(trace_id)),
