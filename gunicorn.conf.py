@@ -4,6 +4,7 @@ Settings are validated here, in the master, so a bad configuration stops the ser
 one message instead of a loop of failing workers.
 """
 
+import gc
 from typing import Any
 
 from gunicorn.glogging import Logger
@@ -19,6 +20,9 @@ if _app_settings.metrics_port == _server.port:
 check_web_server(_app_settings, _server)
 
 wsgi_app = "app.wsgi:app"
+# The master builds the app once and forks the workers from it: they are ready at once and
+# share its memory, instead of each importing and building everything again.
+preload_app = True
 bind = f"{_server.host}:{_server.port}"
 workers = _server.web_concurrency
 threads = _server.gunicorn_threads
@@ -67,3 +71,18 @@ def when_ready(_server_: Any) -> None:
 
 def child_exit(_server_: Any, worker: Any) -> None:
     telemetry.process_exited(worker.pid)
+
+
+def pre_fork(_server_: Any, _worker: Any) -> None:
+    # What the master built stays put, so the workers' garbage collector does not write to
+    # (and so copy) the memory pages they share with the master.
+    gc.freeze()
+
+
+def post_fork(_server_: Any, _worker: Any) -> None:
+    """A worker never reuses a database connection it inherited from the master."""
+    from app.core.extensions import db
+    from app.wsgi import app  # built already, in the master
+
+    with app.app_context():
+        db.engine.dispose(close=False)
