@@ -15,6 +15,7 @@ from app.core import project
 from app.core.settings import (
     ServerSettings,
     Settings,
+    available_cpus,
     check_web_server,
     load_settings,
     normalize_database_url,
@@ -314,3 +315,19 @@ def test_smtp_credentials_never_travel_unencrypted(monkeypatch: pytest.MonkeyPat
     assert "SMTP_STARTTLS: false would send SMTP_URL's password unencrypted" in refusal(monkeypatch)
     monkeypatch.setenv("SMTP_URL", "smtp://smtp.example.com:25")  # no credentials: allowed
     assert Settings(_env_file=None).smtp_starttls is False
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [("100000 100000", 1), ("150000 100000", 2), ("50000 100000", 1), ("max 100000", None)],
+)
+def test_worker_count_follows_the_containers_cpu_limit(
+    tmp_path: Path, cpu_max: str, expected: int | None
+) -> None:
+    """A pod limited to 1.5 CPUs on a big node gets 2 CPUs' worth of workers, not the node's."""
+    limit = tmp_path / "cpu.max"
+    limit.write_text(f"{cpu_max}\n")
+    own_cpus = len(os.sched_getaffinity(0))
+
+    assert available_cpus(limit) == min(own_cpus, expected or own_cpus)
+    assert available_cpus(tmp_path / "absent") == own_cpus

@@ -7,6 +7,7 @@ tests can run apps with different settings side by side.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from datetime import timedelta
 from functools import cache
@@ -467,6 +468,24 @@ class Settings(BaseSettings):
         return [ipaddress.ip_network(entry, strict=False) for entry in entries]
 
 
+CGROUP_CPU_LIMIT = Path("/sys/fs/cgroup/cpu.max")
+
+
+def available_cpus(cgroup_cpu_limit: Path = CGROUP_CPU_LIMIT) -> int:
+    """The CPUs this process can use: a container's CPU limit (cgroup v2 quota, as Kubernetes
+    and ``docker --cpus`` set it), else the CPUs it may run on. os.cpu_count() counts the
+    host's, so a 1-CPU pod on a 64-core node would otherwise start 8 workers."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    cpus = len(affinity(0)) if affinity else (os.cpu_count() or 1)
+    try:
+        quota, period = cgroup_cpu_limit.read_text().split()
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 CPU controller here: no limit
+    return cpus
+
+
 class ServerSettings(BaseSettings):
     """What gunicorn.conf.py reads: where to listen and how many processes to run."""
 
@@ -477,9 +496,10 @@ class ServerSettings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Interface to bind; 0.0.0.0 in containers.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port to bind.")
     web_concurrency: int = Field(
-        default_factory=lambda: min(2 * (os.cpu_count() or 1) + 1, 8),
+        default_factory=lambda: min(2 * available_cpus() + 1, 8),
         ge=1,
-        description="Number of gunicorn worker processes. Default: 2 x CPUs + 1, at most 8.",
+        description="Number of gunicorn worker processes. Default: 2 x CPUs + 1, at most 8; "
+        "in a container with a CPU limit, CPUs means that limit, rounded up.",
     )
     gunicorn_threads: int = Field(default=1, ge=1, description="Threads per worker.")
     gunicorn_timeout: int = Field(
