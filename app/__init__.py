@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, request
+from flask import Blueprint, Flask
 from flask_cors import CORS
 from flask_swagger_ui import __file__ as swagger_ui_package
 from pydantic import SecretStr
@@ -22,7 +22,7 @@ from app.core.background import celery_init_app
 from app.core.database import watch_for_outages
 from app.core.edge import init_edge
 from app.core.errors import init_request_checks
-from app.core.extensions import SQLITE_BEGIN, api, db, jwt, limiter, write_lock_first_on_sqlite
+from app.core.extensions import SQLITE_BEGIN, api, db, jwt, limiter
 from app.core.json_provider import OrjsonProvider
 from app.core.logging import configure_logging, init_request_logging
 from app.core.settings import DEVELOPMENT_SECRET, PROJECT_ROOT, Settings, load_settings
@@ -63,8 +63,6 @@ def create_app(settings: Settings | None = None, *, migrations: bool = True) -> 
     with app.app_context():
         prepare_engine(db.engine)
         watch_for_outages(db.engine)
-        if db.engine.dialect.name == "sqlite":
-            app.before_request(queue_for_sqlite_writes)
     api.init_app(app)
     jwt.init_app(app)
     init_token_checks(app, jwt)
@@ -208,15 +206,13 @@ def prepare_engine(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # IMMEDIATE takes the write lock before reading: the outbox relay's claim asks for it.
-        immediate = connection.get_execution_options().get(SQLITE_BEGIN) == "IMMEDIATE"
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-def queue_for_sqlite_writes() -> None:
-    # Health endpoints stay out of the queue: they must answer while a writer works.
-    if request.blueprint != health.blp.name:
-        write_lock_first_on_sqlite()
+        # SQLite has one writer at a time. A deferred transaction that reads, then writes after
+        # another process committed, fails at once with "database is locked" (its snapshot is
+        # stale), which busy_timeout cannot wait out: concurrent sign-ins on several gunicorn
+        # workers answered 500. Beginning IMMEDIATE makes writers queue for the lock instead
+        # (as Rails and Django do); checks that only read opt out with READ_ONLY_ON_SQLITE.
+        deferred = connection.get_execution_options().get(SQLITE_BEGIN) == "DEFERRED"
+        connection.exec_driver_sql("BEGIN DEFERRED" if deferred else "BEGIN IMMEDIATE")
 
 
 def sqlite_lower(value: Any) -> Any:

@@ -26,7 +26,7 @@ from kombu import Connection
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
-from app.core.extensions import db, write_lock_first_on_sqlite
+from app.core.extensions import db
 from app.core.logging import request_id_var
 from app.core.outbox import (
     REQUEST_ID_HEADER,
@@ -56,7 +56,6 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery[Any]:
             token = request_id_var.set(task_request_id(self))
             try:
                 with app.app_context():
-                    write_lock_first_on_sqlite()
                     return self.run(*args, **kwargs)
             finally:
                 request_id_var.reset(token)

@@ -71,22 +71,11 @@ SESSION_OPTIONS: dict[str, Any] = {"expire_on_commit": False}
 # (A copy: Flask-SQLAlchemy adds its own options to the dict it is given.)
 db = SQLAlchemy(model_class=Base, session_options=dict(SESSION_OPTIONS))
 
-# An execution option read by the SQLite engine's BEGIN (see app.prepare_engine): "IMMEDIATE"
-# takes SQLite's one write lock before the transaction's first read.
+# An execution option read by the SQLite engine's BEGIN (see app.prepare_engine). Every
+# transaction begins IMMEDIATE, taking SQLite's one write lock before its first read, unless
+# its connection asks for READ_ONLY_ON_SQLITE: a check that only reads must not queue.
 SQLITE_BEGIN = "sqlite_begin"
-
-
-def write_lock_first_on_sqlite() -> None:
-    """Make the session's next transaction on SQLite take the write lock before it reads.
-
-    SQLite has one writer at a time. A transaction that reads, and then writes after another
-    process committed, fails at once with "database is locked" (its snapshot is stale), which
-    busy_timeout cannot wait out: concurrent sign-ins on several gunicorn workers answered 500.
-    Beginning IMMEDIATE makes requests and tasks queue for the lock instead. Server databases
-    lock rows, and need none of this.
-    """
-    if db.engine.dialect.name == "sqlite":
-        db.session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
+READ_ONLY_ON_SQLITE = {SQLITE_BEGIN: "DEFERRED"}
 
 
 api = ProblemApi()

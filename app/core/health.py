@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.core.background import check_broker
 from app.core.errors import driver_error, first_line, problem, qualified_name, retry_after
-from app.core.extensions import db, limiter
+from app.core.extensions import READ_ONLY_ON_SQLITE, db, limiter
 from app.core.settings import PROJECT_ROOT, current_settings
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def app_version() -> str:
 
 
 def check_database() -> None:
-    with db.engine.connect() as connection:
+    with db.engine.connect().execution_options(**READ_ONLY_ON_SQLITE) as connection:
         connection.execute(text("SELECT 1"))
 
 

@@ -29,7 +29,7 @@ from sqlalchemy import JSON, Index, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core import telemetry
-from app.core.extensions import SQLITE_BEGIN, Base, UTCDateTime, db, utcnow
+from app.core.extensions import Base, UTCDateTime, db, utcnow
 from app.core.logging import request_id_var
 from app.core.settings import current_settings
 
@@ -277,7 +277,6 @@ def claim_due(limit: int = BATCH_SIZE) -> list[Message]:
     until this process has published them (or died).
     """
     rows = db.session
-    rows.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
     now = utcnow()
     claimed = rows.scalars(
         select(OutboxMessage)

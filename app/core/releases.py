@@ -20,7 +20,7 @@ from flask import current_app
 from sqlalchemy import String, inspect, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.extensions import Base, UTCDateTime, db, utcnow
+from app.core.extensions import READ_ONLY_ON_SQLITE, Base, UTCDateTime, db, utcnow
 from app.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def known(scripts: ScriptDirectory, revision: str) -> bool:
 
 def history() -> list[Release]:
     """Every run of the release step, newest first."""
-    if not inspect(db.engine).has_table(Release.__tablename__):
+    if not inspect(db.session.connection()).has_table(Release.__tablename__):
         return []  # the release step never ran here
     return list(db.session.scalars(select(Release).order_by(Release.id.desc())))
 
@@ -177,7 +177,7 @@ def migration_phase(script: Script) -> str:
 def current_revision() -> str:
     from alembic.runtime.migration import MigrationContext
 
-    with db.engine.connect() as connection:
+    with db.engine.connect().execution_options(**READ_ONLY_ON_SQLITE) as connection:
         return ",".join(sorted(MigrationContext.configure(connection).get_current_heads()))
 
 
