@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import statistics
+import time
+from collections.abc import Callable
 from email.message import EmailMessage
 from urllib.parse import parse_qs, urlsplit
 
@@ -10,6 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app.auth.models import EmailToken, User
+from app.auth.service import hash_password
 from app.core import project
 from app.core.extensions import db
 from tests.conftest import PASSWORD, Mailbox, Stack, wait_for
@@ -91,3 +95,30 @@ def log_in(client: FlaskClient, email: str, password: str = PASSWORD) -> dict[st
     response = client.post("/api/v1/auth/login", json={"email": email, "password": password})
     assert response.status_code == 200, response.json
     return response.get_json()  # type: ignore[no-any-return]
+
+
+def assert_alike_in_time(
+    send: Callable[[str, int], int], settle: Callable[[int], object], kinds: tuple[str, str]
+) -> None:
+    """Send each kind of request ten times (``send(kind, round)`` returns the status, 202) and
+    assert that their median times differ by less than half a password hash.
+
+    Loose on purpose: it catches work done on one path only (one password hash would add its
+    whole cost), not the noise of a busy machine. ``settle(round)`` waits for the round's mails.
+    """
+    started = time.perf_counter()
+    hash_password("what one password hash costs")
+    one_hash = time.perf_counter() - started
+
+    durations: dict[str, list[float]] = {kind: [] for kind in kinds}
+    for round_ in range(10):
+        # Each goes first in half the rounds: the worker may still be busy with the last
+        # round's mails, and that must slow both alike.
+        for kind in sorted(kinds, reverse=round_ % 2 == 1):
+            started = time.perf_counter()
+            assert send(kind, round_) == 202
+            durations[kind].append(time.perf_counter() - started)
+        settle(round_)
+
+    first, second = (statistics.median(durations[kind]) for kind in kinds)
+    assert abs(first - second) < one_hash / 2, (durations, one_hash)
