@@ -147,8 +147,9 @@ def environment(database_url: str, options: argparse.Namespace) -> dict[str, str
         SECRET_KEY=secrets.token_urlsafe(36),
         JWT_SECRET_KEY=secrets.token_urlsafe(36),
         DATABASE_URL=database_url,
-        # Production needs a broker; no benchmarked request sends a task.
+        # Production needs a broker and a mail server; no benchmarked request sends either.
         CELERY_BROKER_URL=redis_url(BROKER_DB),
+        SMTP_URL="smtp://127.0.0.1:2525",
         # Rate limits stay on, shared in Redis as in production, at a limit never reached.
         RATELIMIT_STORAGE_URI=redis_url(RATELIMIT_DB),
         RATELIMIT_AUTH="1000000 per minute",
@@ -165,10 +166,12 @@ def environment(database_url: str, options: argparse.Namespace) -> dict[str, str
 
 def seed(database_url: str, env: dict[str, str]) -> list[int]:
     """Migrate, then a reader with BOOK_COUNT books and a writer with none (fixed seed)."""
-    subprocess.run(
+    migrated = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"],
-        cwd=ROOT, env=env, check=True, capture_output=True, timeout=120,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
+    if migrated.returncode:
+        raise SystemExit(f"flask db upgrade failed:\n{migrated.stdout}{migrated.stderr}")
     engine = create_engine(database_url)
     metadata = MetaData()
     metadata.reflect(engine, only=["users", "books"])
