@@ -16,7 +16,7 @@ from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -158,12 +158,22 @@ def isolated_database(request: pytest.FixtureRequest) -> Iterator[None]:
         transaction = connection.begin()
         original_session = db.session
         # A plain Session: Flask-SQLAlchemy's own would pick the engine over this connection.
-        db.session = scoped_session(
-            sessionmaker(
-                bind=connection, join_transaction_mode="create_savepoint", **SESSION_OPTIONS
-            ),
-            scopefunc=_app_ctx_id,
+        in_test_transaction = sessionmaker(
+            bind=connection, join_transaction_mode="create_savepoint", **SESSION_OPTIONS
         )
+
+        shared_database = db.engine.url
+
+        def session_for_current_app() -> Any:
+            # Apps on the shared database join the transaction. An app on a database of its
+            # own (a module's ``stack``) keeps its own sessions: its worker may run a task or
+            # the outbox relay in a thread meanwhile, and must never use this connection.
+            if db.engine.url == shared_database:
+                return in_test_transaction()
+            return original_session.session_factory()
+
+        # (scoped_session takes any callable that makes a session; its stubs want a sessionmaker.)
+        db.session = scoped_session(cast(Any, session_for_current_app), scopefunc=_app_ctx_id)
     try:
         yield
     finally:
