@@ -43,7 +43,8 @@ def auth() -> None:
 @auth.command("purge-tokens")
 def purge_tokens() -> None:
     """Delete revocation records of tokens that have expired anyway."""
-    click.echo(f"Removed {auth_tasks.purge_expired_tokens()} expired token records.")
+    # The function, not the task: a task runs in the app context of Celery's default app.
+    click.echo(f"Removed {auth_tasks.purge_expired_token_records()} expired token records.")
 
 
 @click.group("release", cls=AppGroup)

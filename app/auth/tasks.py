@@ -173,7 +173,12 @@ def send_email_verification(self: Task[Any, Any], user_id: int, request_key: str
 
 @shared_task
 def purge_expired_tokens() -> int:
-    """Delete token records nothing can present any more (beat runs this periodically).
+    """Beat runs the purge periodically."""
+    return purge_expired_token_records()
+
+
+def purge_expired_token_records() -> int:
+    """Delete token records nothing can present any more (also ``flask auth purge-tokens``).
 
     That is every family past its last refresh token's expiry (its refresh tokens go with it),
     and every spent refresh token issued longer than a refresh lifetime ago: the token has
