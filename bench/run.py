@@ -334,6 +334,24 @@ def same_answers(servers: list[Server], endpoints: list[Endpoint], book: dict) -
     return verdicts
 
 
+def profile_layers(out: Path, env: dict, endpoints: list, book: dict, smoke: bool) -> dict:
+    """CPU per layer per request of both apps, profiled in one process by bench/layers.py."""
+    say("profiling the layers in-process (bench/layers.py)")
+    plan = {"count": 50 if smoke else 2500, "cpu_seconds": 0.2 if smoke else 4.0,
+            "isbn_block": 700_000_000, "requests": [
+        {"name": e.name, "path": e.path, "token": e.token, "method": "POST" if e.creates
+         else "GET", "json": book if e.creates else None} for e in endpoints]}  # fmt: skip
+    (out / "layers-plan.json").write_text(json.dumps(plan))
+    with (out / "layers.log").open("wb") as log:
+        done = subprocess.run(
+            [sys.executable, BENCH / "layers.py", out / "layers-plan.json", out / "layers.json"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=900,
+        )  # fmt: skip
+    if done.returncode:
+        raise SystemExit(f"bench/layers.py failed: {out / 'layers.log'}")
+    return dict(json.loads((out / "layers.json").read_text()))
+
+
 def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
@@ -444,6 +462,7 @@ def measure(results: dict, out: Path, env: dict, book_ids: list[int], options: A
     finally:
         for server in servers:
             server.stop()
+    results["layers"] = profile_layers(out, env, endpoints, book, options.smoke)
     say(f"timing start-to-ready, {options.starts} starts each")
     ready: dict[str, list[float]] = {server.name: [] for server in servers}
     for _ in range(options.starts):
@@ -511,6 +530,7 @@ def report(results: dict) -> str:
             f"{memory['master'][0]:.0f} / {memory['master'][1]:.0f} | {worst_rss:.0f} / "
             f"{worst_pss:.0f} {mark(worst_pss <= TARGETS['pss_mib'])} |"
         )
+    lines += layer_table(results["layers"])
     lines += [
         "",
         f"Targets (met: ok): req/s >= {TARGETS['rps_ratio']}x bare, CPU/request <= "
@@ -519,6 +539,26 @@ def report(results: dict) -> str:
         f"worker <= {TARGETS['pss_mib']:.0f} MiB. Same answers: {results['same_answers']}",
     ]
     return "\n".join(lines)
+
+
+def layer_table(layers: dict) -> list[str]:
+    endpoints = list(dict.fromkeys(key.split()[0] for key in layers))
+    lines = [
+        "",
+        "CPU per request by layer, ms, template / bare (bench/layers.py: both apps in one "
+        "process, without server or HTTP parsing; sampled by CPU time)",
+        "",
+        f"| layer | {' | '.join(endpoints)} |",
+        "|---|" + "---:|" * len(endpoints),
+    ]
+    for layer in [*layers[f"{endpoints[0]} template"], "total"]:
+        cells = []
+        for endpoint in endpoints:
+            both = [layers[f"{endpoint} {name}"] for name in ("template", "bare")]
+            ms = [sum(d.values()) if layer == "total" else d[layer] for d in both]
+            cells.append(f"{ms[0]:.2f} / {ms[1]:.2f}")
+        lines.append(f"| {layer} | {' | '.join(cells)} |")
+    return lines
 
 
 def mark(met: bool) -> str:
