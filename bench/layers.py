@@ -1,6 +1,7 @@
 """Where a request's CPU goes, layer by layer, in the template and in the bare baseline.
 
-Run by bench/run.py with the benchmark's environment and database:
+Run by bench/run.py (which also takes its ISBNs and its table from here), with the
+benchmark's environment and database:
 
     python bench/layers.py <plan.json> <layers.json>
 
@@ -24,7 +25,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from run import isbn13
 from werkzeug.test import EnvironBuilder
 
 BENCH = Path(__file__).resolve().parent
@@ -50,6 +50,12 @@ LAYERS: dict[str, tuple[str, ...]] = {
 OTHER = "everything else"
 ROUNDS = 3  # each app and endpoint: the median of this many interleaved rounds, per layer
 WARM_UP = 20  # requests before sampling starts
+
+
+def isbn13(number: int) -> str:
+    digits = f"978{number:09d}"
+    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(digits))
+    return digits + str((10 - total % 10) % 10)
 
 
 def layer_of(frame: FrameType | None) -> str:
@@ -141,6 +147,26 @@ def main() -> None:
         for key, runs in rounds.items()
     }
     out_file.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def layer_table(layers: dict) -> list[str]:
+    endpoints = list(dict.fromkeys(key.split()[0] for key in layers))
+    lines = [
+        "",
+        "CPU per request by layer, ms, template / bare (bench/layers.py: both apps in one "
+        "process, without server or HTTP parsing; sampled by CPU time)",
+        "",
+        f"| layer | {' | '.join(endpoints)} |",
+        "|---|" + "---:|" * len(endpoints),
+    ]
+    for layer in [*layers[f"{endpoints[0]} template"], "total"]:
+        cells = []
+        for endpoint in endpoints:
+            both = [layers[f"{endpoint} {name}"] for name in ("template", "bare")]
+            ms = [sum(d.values()) if layer == "total" else d[layer] for d in both]
+            cells.append(f"{ms[0]:.2f} / {ms[1]:.2f}")
+        lines.append(f"| {layer} | {' | '.join(cells)} |")
+    return lines
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from argon2 import PasswordHasher
+from layers import isbn13, layer_table
 from sqlalchemy import MetaData, create_engine, insert, text
 
 BENCH = Path(__file__).resolve().parent
@@ -85,12 +86,6 @@ def call(port: int, method: str, path: str, body: Any = None, token: str = "") -
         return response.status, json.loads(payload) if payload else None
     finally:
         connection.close()
-
-
-def isbn13(number: int) -> str:
-    digits = f"978{number:09d}"
-    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(digits))
-    return digits + str((10 - total % 10) % 10)
 
 
 def commit_of(path: Path) -> str:
@@ -539,26 +534,6 @@ def report(results: dict) -> str:
         f"worker <= {TARGETS['pss_mib']:.0f} MiB. Same answers: {results['same_answers']}",
     ]
     return "\n".join(lines)
-
-
-def layer_table(layers: dict) -> list[str]:
-    endpoints = list(dict.fromkeys(key.split()[0] for key in layers))
-    lines = [
-        "",
-        "CPU per request by layer, ms, template / bare (bench/layers.py: both apps in one "
-        "process, without server or HTTP parsing; sampled by CPU time)",
-        "",
-        f"| layer | {' | '.join(endpoints)} |",
-        "|---|" + "---:|" * len(endpoints),
-    ]
-    for layer in [*layers[f"{endpoints[0]} template"], "total"]:
-        cells = []
-        for endpoint in endpoints:
-            both = [layers[f"{endpoint} {name}"] for name in ("template", "bare")]
-            ms = [sum(d.values()) if layer == "total" else d[layer] for d in both]
-            cells.append(f"{ms[0]:.2f} / {ms[1]:.2f}")
-        lines.append(f"| {layer} | {' | '.join(cells)} |")
-    return lines
 
 
 def mark(met: bool) -> str:
