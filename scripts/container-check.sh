@@ -74,7 +74,8 @@ check "the GitHub workflow matches its schema" \
   "$(tool check-jsonschema)" --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 
 echo "== 2. build"
-if ! command -v podman >/dev/null && ((EUID == 0)); then
+# runc too: the engine is set to runc below, and a podman installed without it has only crun.
+if ! { command -v podman && command -v runc; } >/dev/null && ((EUID == 0)); then
   apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
     --no-install-recommends podman runc uidmap fuse-overlayfs slirp4netns passt >/dev/null
 fi
