@@ -85,6 +85,9 @@ def configure_logging(settings: Settings) -> None:
     # would otherwise reach stderr as plain text.
     logging.captureWarnings(True)
     logging.lastResort = handler
+    # Alembic announces each of its built-in plugins at INFO whenever it loads: seven lines of
+    # noise in every release step's log.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def accept_request_id(candidate: str | None) -> str:

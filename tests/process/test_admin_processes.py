@@ -37,6 +37,7 @@ def test_release_admin_and_purge_commands_act_on_what_the_web_process_serves(
     release = processes.run("release", command("release"), env)
     assert release.popen.returncode == 0, release.tail()
     assert release.logged("Running upgrade")
+    assert not release.logged("setup plugin")  # Alembic's start-up chatter is not for operators
 
     web = processes.start_web(env)
     admin = processes.run(
