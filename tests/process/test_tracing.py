@@ -63,6 +63,29 @@ class Traced:
     def trace(self, trace_id: str) -> list[Span]:
         return [span for span in self.spans() if span.trace_id.hex() == trace_id]
 
+    def sign_up(
+        self, web: WebServer, email: str, traceparent: str, request_id: str = ""
+    ) -> list[Span]:
+        """Sign up through ``web`` as a caller in a trace; its spans, once all are exported."""
+        headers = {"traceparent": traceparent}
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        reply = web.request(
+            "POST",
+            "/api/v1/auth/signup",
+            json_body={"email": email, "password": "a long enough password", "name": "T"},
+            headers=headers,
+        )
+        assert reply.status == 202, reply.body
+        trace_id = traceparent.split("-")[1]
+        wait_until(
+            "the request's and the task's spans have been exported",
+            lambda: exported(self.trace(trace_id)),
+            show=(web.process, self.worker),
+            state=lambda: str(sorted({(s.trace_id.hex(), s.name) for s in self.spans()})),
+        )
+        return self.trace(trace_id)
+
 
 @pytest.fixture(scope="module")
 def traced(
@@ -97,39 +120,13 @@ def traced(
 @pytest.fixture(scope="module")
 def signup_trace(traced: Traced) -> list[Span]:
     """A sign-up sent with the caller's traceparent; its welcome email is sent by a task."""
-    reply = traced.web.request(
-        "POST",
-        "/api/v1/auth/signup",
-        json_body={"email": "tracy@example.com", "password": "a long enough password", "name": "T"},
-        headers={"traceparent": TRACEPARENT, "X-Request-ID": REQUEST_ID},
-    )
-    assert reply.status == 202, reply.body
-    wait_until(
-        "the request's and the task's spans have been exported",
-        lambda: exported(traced.trace(CALLER_TRACE_ID)),
-        show=(traced.web.process, traced.worker),
-        state=lambda: str(sorted({(s.trace_id.hex(), s.name) for s in traced.spans()})),
-    )
-    return traced.trace(CALLER_TRACE_ID)
+    return traced.sign_up(traced.web, "tracy@example.com", TRACEPARENT, REQUEST_ID)
 
 
 def test_a_task_relayed_from_the_outbox_joins_the_trace_too(traced: Traced) -> None:
     """The web process could not reach the broker: a worker's relay sent the task later."""
-    trace_id, span_id = secrets.token_hex(16), secrets.token_hex(8)
-    reply = traced.web_without_broker.request(
-        "POST",
-        "/api/v1/auth/signup",
-        json_body={"email": "relay@example.com", "password": "a long enough password", "name": "R"},
-        headers={"traceparent": f"00-{trace_id}-{span_id}-01"},
-    )
-    assert reply.status == 202, reply.body
-    wait_until(
-        "the request's and the relayed task's spans have been exported",
-        lambda: exported(traced.trace(trace_id)),
-        show=(traced.web_without_broker.process, traced.worker),
-        state=lambda: str(sorted({(s.trace_id.hex(), s.name) for s in traced.spans()})),
-    )
-    spans = traced.trace(trace_id)
+    traceparent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    spans = traced.sign_up(traced.web_without_broker, "relay@example.com", traceparent)
     (server,) = by_kind(spans, Span.SPAN_KIND_SERVER)
     relayed = by_kind(spans, Span.SPAN_KIND_PRODUCER)
     # Sent by the relay, as a child of the request that wrote the message.
