@@ -8,6 +8,7 @@ nested pages) to the same values of the same types, in the same key order.
 from __future__ import annotations
 
 import enum
+import traceback
 from collections.abc import Iterator
 from datetime import UTC, timedelta, timezone
 from types import SimpleNamespace
@@ -148,3 +149,17 @@ def test_a_mapping_is_read_by_key_as_marshmallow_reads_it() -> None:
 def test_the_project_response_schemas_are_compiled() -> None:
     names = {cls.__qualname__ for cls in RESPONSE_SCHEMAS}
     assert {"BookSchema", "BookPageSchema", "UserSchema", "UserPageSchema", "JobSchema"} <= names
+
+
+def test_a_failing_compiled_dump_names_its_schema_in_the_traceback() -> None:
+    class Broken:
+        @property
+        def title(self) -> str:
+            raise LookupError("no title")
+
+    schema = app.books.schemas.BookSchema()
+    with pytest.raises(LookupError) as raised:
+        schema.dump(Broken())
+
+    files = [frame.filename for frame in traceback.extract_tb(raised.value.__traceback__)]
+    assert "<compiled_dump BookSchema>" in files
