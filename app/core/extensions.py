@@ -26,13 +26,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def utcnow_as_stored(context: Any) -> datetime:
-    """The current time at the precision the database keeps (whole seconds in MySQL's and
-    MariaDB's DATETIME), so a saved object holds what its row holds without reading it back."""
-    now = utcnow()
-    return now.replace(microsecond=0) if context.dialect.name in ("mysql", "mariadb") else now
-
-
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores naive UTC and returns aware UTC, identically on SQLite, PostgreSQL and MariaDB."""
 
@@ -59,10 +52,8 @@ class Base(DeclarativeBase):
 class TimestampMixin:
     """created_at and updated_at, kept by the ORM in UTC."""
 
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow_as_stored)
-    updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, default=utcnow_as_stored, onupdate=utcnow_as_stored
-    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 # Objects are read again after a commit (SQLAlchemy's default). Keeping them as written saved
