@@ -4,9 +4,12 @@ import logging
 from typing import Any, Literal
 
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from alembic.operations.ops import MigrationScript
 from flask import current_app
 from sqlalchemy import TypeDecorator
+
+from app.core.extensions import MYSQL_DATETIME, UTCDateTime
 
 log = logging.getLogger("alembic.env")
 config = context.config
@@ -23,8 +26,12 @@ def skip_empty_autogenerate(
         log.info("No changes in schema detected.")
 
 
-def render_item(type_: str, obj: Any, _context: object) -> str | Literal[False]:
+def render_item(type_: str, obj: Any, context: AutogenContext) -> str | Literal[False]:
     # Write a column type of our own as its plain SQL type, so revisions never import app code.
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        context.imports.add("from sqlalchemy.dialects import mysql")
+        variant = f"mysql.{MYSQL_DATETIME!r}"
+        return f'sa.{obj.impl!r}.with_variant({variant}, "mysql", "mariadb")'
     if type_ == "type" and isinstance(obj, TypeDecorator):
         return f"sa.{obj.impl!r}"
     return False

@@ -30,6 +30,8 @@ WIDENINGS = {
     ("String", "Text"),
     ("Unicode", "UnicodeText"),
     ("Float", "Double"),
+    # MySQL's own DATETIME: the same values, and fractions of a second when given fsp.
+    ("DateTime", "DATETIME"),
 }
 SIZE_ARGUMENTS = ("length", "precision", "scale")
 

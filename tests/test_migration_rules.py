@@ -108,6 +108,8 @@ def test_a_destructive_operation_needs_the_contract_marker(
         " existing_type=sa.String(length=320))",
         '    op.alter_column("books", "title", type_=sa.Text(), existing_type=sa.String(200))',
         '    op.alter_column("jobs", "id", type_=sa.BigInteger(), existing_type=sa.Integer())',
+        '    op.alter_column("books", "created_at", type_=mysql.DATETIME(fsp=6),'
+        " existing_type=sa.DateTime())",
         '    op.create_index("ix_books_title", "books", ["title"])',
     ],
 )

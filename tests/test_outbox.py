@@ -228,7 +228,7 @@ def test_requests_succeed_while_the_broker_is_down_and_their_tasks_run_once_it_i
         location = export.headers["Location"]
         assert client.get(location, headers=headers).get_json()["state"] == "PENDING"
 
-        # (By name: MariaDB keeps whole seconds, so both rows may share a creation time.)
+        # (By name: the two rows may be written within one tick of the clock.)
         waiting = {row.task_name: row for row in outbox(app)}
         assert sorted(waiting) == [WELCOME_TASK, "app.books.tasks.export_books"]
         assert all(row.sent_at is None for row in waiting.values())

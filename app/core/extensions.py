@@ -8,7 +8,9 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
 
 from app.core.errors import ProblemApi
 
@@ -26,11 +28,21 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# MySQL and MariaDB keep whole seconds unless a column asks for fractions; PostgreSQL and SQLite
+# keep microseconds. Timestamps keep them everywhere, so a row reads back as it was written.
+MYSQL_DATETIME = mysql.DATETIME(fsp=6)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores naive UTC and returns aware UTC, identically on SQLite, PostgreSQL and MariaDB."""
 
     impl = DateTime
     cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(MYSQL_DATETIME)
+        return dialect.type_descriptor(DateTime())
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
