@@ -10,6 +10,7 @@ from typing import Any
 from gunicorn.glogging import Logger
 
 from app.core import project, telemetry
+from app.core.edge import answer_server_refusals_as_problems
 from app.core.logging import configure_logging
 from app.core.settings import ServerSettings, Settings, check_web_server, load_settings
 
@@ -18,6 +19,7 @@ _app_settings = load_settings(Settings)
 if _app_settings.metrics_port == _server.port:
     raise SystemExit(f"{project.NAME} cannot start: METRICS_PORT must differ from the public PORT.")
 check_web_server(_app_settings, _server)
+answer_server_refusals_as_problems()
 
 wsgi_app = "app.wsgi:app"
 # The master builds the app once and forks the workers from it: they are ready at once and

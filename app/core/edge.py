@@ -10,12 +10,15 @@ client and the public URL. With no trusted proxy, those headers change nothing.
 from __future__ import annotations
 
 import ipaddress
+import json
+import socket
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app.core.errors import PROBLEM_CONTENT_TYPE
 from app.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -80,3 +83,30 @@ def add_security_headers(response: Response) -> Response:
     if "Authorization" in request.headers:
         response.headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+def answer_server_refusals_as_problems() -> None:
+    """gunicorn refuses some requests before the app sees them (a request line or header too
+    large, a malformed request line) with an HTML page. Answer those as problems too, with
+    the headers every response carries.
+
+    gunicorn has no hook for these answers: its workers write them with
+    ``gunicorn.util.write_error``, which this replaces. tests/process/test_server_refusals.py
+    fails if a gunicorn release stops calling it.
+    """
+    from gunicorn import util  # the web server's alone: imported only when it starts
+
+    def write_problem(sock: socket.socket, status: int, reason: str, message: str) -> None:
+        problem = {"type": "about:blank", "title": reason, "status": status}
+        body = json.dumps({**problem, "detail": message or reason}).encode()
+        head = [
+            f"HTTP/1.1 {status} {reason}",
+            "Connection: close",
+            f"Content-Type: {PROBLEM_CONTENT_TYPE}",
+            f"Content-Length: {len(body)}",
+            "Cache-Control: no-store",
+            *(f"{name}: {value}" for name, value in SECURITY_HEADERS.items()),
+        ]
+        util.write_nonblock(sock, "\r\n".join([*head, "", ""]).encode("latin-1") + body)
+
+    util.write_error = write_problem
