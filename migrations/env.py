@@ -26,10 +26,10 @@ def skip_empty_autogenerate(
         log.info("No changes in schema detected.")
 
 
-def render_item(type_: str, obj: Any, context: AutogenContext) -> str | Literal[False]:
+def render_item(type_: str, obj: Any, autogen: AutogenContext) -> str | Literal[False]:
     # Write a column type of our own as its plain SQL type, so revisions never import app code.
     if type_ == "type" and isinstance(obj, UTCDateTime):
-        context.imports.add("from sqlalchemy.dialects import mysql")
+        autogen.imports.add("from sqlalchemy.dialects import mysql")
         variant = f"mysql.{MYSQL_DATETIME!r}"
         return f'sa.{obj.impl!r}.with_variant({variant}, "mysql", "mariadb")'
     if type_ == "type" and isinstance(obj, TypeDecorator):
