@@ -97,8 +97,13 @@ def answer_server_refusals_as_problems() -> None:
     from gunicorn import util  # the web server's alone: imported only when it starts
 
     def write_problem(sock: socket.socket, status: int, reason: str, message: str) -> None:
-        problem = {"type": "about:blank", "title": reason, "status": status}
-        body = json.dumps({**problem, "detail": message or reason}).encode()
+        problem = {
+            "type": "about:blank",
+            "title": reason,
+            "status": status,
+            "detail": message or reason,
+        }
+        body = json.dumps(problem).encode()
         head = [
             f"HTTP/1.1 {status} {reason}",
             "Connection: close",

@@ -65,4 +65,7 @@ def test_a_request_the_server_refuses_gets_a_problem(
     assert problem["status"] == status
     assert problem["title"] == title
     assert problem["detail"]
+    # Refused before the app: no request id was given, and the path may be the problem.
+    assert "request_id" not in problem
+    assert "instance" not in problem
     assert int(headers["content-length"]) == len(body)
