@@ -9,10 +9,20 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from app.core import project, telemetry
-from app.core.edge import answer_server_refusals_as_problems
-from app.core.logging import configure_logging
-from app.core.settings import ServerSettings, Settings, check_web_server, load_settings
+# The imports below build the app, hundreds of thousands of objects that live as long as
+# the process, and no garbage: a collection meanwhile would only walk them again. Collecting
+# resumes once the app is built (on_starting).
+gc.disable()
+
+from app.core import project, telemetry  # noqa: E402
+from app.core.edge import answer_server_refusals_as_problems  # noqa: E402
+from app.core.logging import configure_logging  # noqa: E402
+from app.core.settings import (  # noqa: E402
+    ServerSettings,
+    Settings,
+    check_web_server,
+    load_settings,
+)
 
 _server = load_settings(ServerSettings)
 _app_settings = load_settings(Settings)
@@ -63,6 +73,7 @@ logger_class = AppLogger
 # Metrics (METRICS_PORT): workers write to a folder the master creates before forking them;
 # the master serves the sum on METRICS_PORT and forgets the live gauges of workers that exit.
 def on_starting(_server_: Any) -> None:
+    gc.enable()
     if _app_settings.metrics_port:
         telemetry.own_metrics_directory()
 

@@ -12,12 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.process.conftest import ONE_OFF_TIMEOUT, environment, flask_command
+from tests.process.conftest import ONE_OFF_TIMEOUT, PROJECT_ROOT, environment, flask_command
 
 pytestmark = pytest.mark.no_shared_db
 
 # Packages the serving processes must not import with the default settings.
-NOT_LOADED = ("alembic", "flask_migrate", "sentry_sdk", "opentelemetry.sdk", "prometheus_client")
+NOT_LOADED = (
+    "alembic",
+    "flask_migrate",
+    "sentry_sdk",
+    "opentelemetry.sdk",
+    "prometheus_client",
+)
 
 
 def loaded_packages(module: str, database: Path) -> list[str]:
@@ -53,3 +59,26 @@ def test_the_release_step_still_has_its_migration_commands(tmp_path: Path) -> No
     )
     assert done.returncode == 0, done.stderr
     assert "upgrade" in done.stdout
+
+
+def test_the_web_server_collects_garbage_again_before_it_forks_workers(tmp_path: Path) -> None:
+    """The server's configuration builds the app with the garbage collector off (everything
+    built then lives as long as the process) and turns it back on before forking: workers
+    forked without it would never free a reference cycle."""
+    code = (
+        "import gc, runpy; "
+        "hooks = runpy.run_path('gunicorn.conf.py'); "
+        "print(gc.isenabled()); "
+        "hooks['on_starting'](None); "
+        "print(gc.isenabled())"
+    )
+    done = subprocess.run(  # noqa: S603 - our own commands, no shell
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT,
+        env=environment(DATABASE_URL=f"sqlite:///{tmp_path / 'test.db'}"),
+        capture_output=True,
+        text=True,
+        timeout=ONE_OFF_TIMEOUT,
+        check=True,
+    )
+    assert done.stdout.split() == ["False", "True"]
