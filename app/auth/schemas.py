@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from email_validator import EmailNotValidError, validate_email
 
 from app.auth.models import Role
 from app.core.compiled_dump import CompiledDumpSchema
@@ -19,6 +18,10 @@ class EmailField(ma.fields.Email):
     """A syntactically valid address, normalised and lower-cased (no DNS look-up)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        # Imported on first use: only sign-up and a change of address need it, and importing
+        # it costs every process about 20 ms of start-up.
+        from email_validator import EmailNotValidError, validate_email
+
         text = super()._deserialize(value, attr, data, **kwargs).strip()
         try:
             # test_environment admits RFC 6761's reserved .test domain, which examples and

@@ -1,7 +1,8 @@
 """Web and worker processes start fast and stay small: they load no part they do not use.
 
-Alembic serves only `flask db`; an optional feature's packages load only when it is on. Each
-of these costs every worker import time at start and memory for its whole life.
+Alembic serves only `flask db`; an optional feature's packages load only when it is on, and
+email-validator only when an address is validated. Each of these costs every worker import
+time at start and memory for its whole life.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ NOT_LOADED = (
     "sentry_sdk",
     "opentelemetry.sdk",
     "prometheus_client",
+    "email_validator",
 )
 
 
