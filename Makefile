@@ -30,6 +30,9 @@ $(CURDIR)/$(TOOLS)/bin/uv:
 
 .venv/.synced: uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen
+	@# The project's own code too, as the image does. A file edited later is compiled in memory
+	@# at each start, as before; a stale .pyc is never used.
+	$(RUN) python -m compileall -q app migrations gunicorn.conf.py
 	@touch $@
 
 run: .venv/.synced ## apply migrations and serve on http://$(HOST):$(PORT)
