@@ -9,9 +9,10 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-# The imports below build the app, hundreds of thousands of objects that live as long as
-# the process, and no garbage: a collection meanwhile would only walk them again. Collecting
-# resumes once the app is built (on_starting).
+# The imports below build the app: hundreds of thousands of objects that live as long as the
+# process, among a little garbage. Collecting meanwhile would walk them again and again; one
+# collection once the app is built (on_starting) frees that garbage in the master, before
+# workers are forked to share its pages.
 gc.disable()
 
 from app.core import project, telemetry  # noqa: E402
@@ -73,6 +74,9 @@ logger_class = AppLogger
 # Metrics (METRICS_PORT): workers write to a folder the master creates before forking them;
 # the master serves the sum on METRICS_PORT and forgets the live gauges of workers that exit.
 def on_starting(_server_: Any) -> None:
+    # Here, not in each worker: a worker freeing the build's garbage would write to (and so
+    # copy) pages it shares with the master, about 20 MiB of each worker's PSS.
+    gc.collect()
     gc.enable()
     if _app_settings.metrics_port:
         telemetry.own_metrics_directory()
