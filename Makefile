@@ -39,12 +39,18 @@ run: .venv/.synced ## apply migrations and serve on http://$(HOST):$(PORT)
 	$(RUN) flask db upgrade
 	HOST=$(HOST) PORT=$(PORT) $(RUN) gunicorn --config gunicorn.conf.py
 
+# pytest-xdist: one worker per CPU (PYTEST_WORKERS=0 runs in this process), each test file on
+# one worker so a module's processes start once. Every worker keeps its own databases, Redis
+# key prefixes, ports and folders, so runs and workers never see each other's data.
+PYTEST_WORKERS ?= auto
+PYTEST := $(RUN) pytest -n $(PYTEST_WORKERS) --dist loadfile
+
 test: .venv/.synced ## run the whole test suite
-	$(RUN) pytest
+	$(PYTEST)
 
 test-services: .venv/.synced ## the suite on TEST_DATABASE_URL, TEST_CELERY_BROKER_URL, TEST_REDIS_URL
 	@echo "== suite: database=$${TEST_DATABASE_URL:-sqlite} broker=$${TEST_CELERY_BROKER_URL:-memory} rate-limits=$${TEST_REDIS_URL:-memory}"
-	$(RUN) pytest -q
+	$(PYTEST) -q
 
 test-matrix: .venv/.synced ## the suite on PostgreSQL + Redis, MariaDB + RabbitMQ, PostgreSQL via PgBouncer
 	TEST_DATABASE_URL=$(PG_URL) TEST_CELERY_BROKER_URL=$(REDIS_URL) TEST_REDIS_URL=$(REDIS_URL) \

@@ -151,13 +151,16 @@ def rate_limit_storage_options(settings: Settings) -> dict[str, Any]:
     backoff per command) are left to that fallback."""
     if urlsplit(settings.ratelimit_storage_uri).scheme not in ("redis", "rediss", "redis+unix"):
         return {}
-    from redis.backoff import NoBackoff  # the redis client, needed only with a Redis store
+    from limits.storage import RedisStorage  # the redis client, needed only with a Redis store
+    from redis.backoff import NoBackoff
     from redis.retry import Retry
 
     return {
         "socket_connect_timeout": RATE_LIMIT_STORE_TIMEOUT,
         "socket_timeout": RATE_LIMIT_STORE_TIMEOUT,
         "retry": Retry(NoBackoff(), retries=0),
+        # Resetting the limits deletes only keys under this prefix.
+        "key_prefix": settings.redis_key_prefix + RedisStorage.PREFIX,
     }
 
 

@@ -57,5 +57,10 @@ echo "== N-1: the API tests of $(git log -1 --format='%h %s' "$base")"
 echo "   on PostgreSQL migrated to $(git log -1 --format=%h "$head")'s head"
 cd "$WORKTREE"
 UV_PYTHON_DOWNLOADS=never "$UV" sync --frozen --quiet
-TEST_DATABASE_URL=$SERVER_URL "$UV" run --frozen --no-sync pytest -q -p no:randomly \
+# On every CPU where that commit has pytest-xdist (from the commit that added it on).
+parallel=()
+if "$UV" run --frozen --no-sync python -c "import xdist" 2>/dev/null; then
+  parallel=(-n auto --dist loadfile)
+fi
+TEST_DATABASE_URL=$SERVER_URL "$UV" run --frozen --no-sync pytest -q -p no:randomly "${parallel[@]}" \
   --ignore=tests/process --ignore=tests/e2e --ignore=tests/test_migrations.py tests

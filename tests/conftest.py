@@ -7,6 +7,7 @@ import itertools
 import os
 import shlex
 import socket
+import statistics
 import subprocess
 import time
 import uuid
@@ -22,11 +23,13 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 from aiosmtpd.controller import Controller
+from celery import Celery
 from celery.contrib.testing.worker import start_worker
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from flask_sqlalchemy.session import _app_ctx_id
+from kombu import Connection
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import scoped_session, sessionmaker
@@ -37,7 +40,8 @@ from app.core.extensions import SESSION_OPTIONS, db
 from app.core.settings import Settings, normalize_database_url
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
-REDIS_TEST_DB = 13  # the Redis database number the suite owns for its broker messages
+# The Redis database the suite keeps its keys in, each test or module under a prefix of its own.
+REDIS_TEST_DB = 13
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -94,30 +98,91 @@ class throwaway_database:  # noqa: N801 - used like contextlib's lower-case mana
             engine.dispose()
 
 
+@dataclass(frozen=True)
+class Broker:
+    """A broker namespace of a test's own: its URL and, on Redis, its key prefix."""
+
+    url: str
+    key_prefix: str = ""
+
+    @property
+    def settings(self) -> dict[str, str]:
+        return {"celery_broker_url": self.url, "redis_key_prefix": self.key_prefix}
+
+    def connection(self) -> Connection:
+        return Connection(self.url, transport_options={"global_keyprefix": self.key_prefix})
+
+    def send_task(self, name: str, **options: Any) -> str:
+        """Send a task by name from a client that is not the app, as another service would."""
+        client: Celery[Any] = Celery("tests", broker=self.url, set_as_current=False)
+        if self.key_prefix:
+            client.conf.broker_transport_options = {"global_keyprefix": self.key_prefix}
+        try:
+            return str(client.send_task(name, **options).id)
+        finally:
+            client.close()
+
+
 @contextlib.contextmanager
-def throwaway_broker(server_url: str) -> Iterator[str]:
-    """A broker namespace of the suite's own: a RabbitMQ vhost created and deleted, or a Redis
-    database number emptied before and after, so tests never touch messages not theirs."""
+def throwaway_broker(server_url: str) -> Iterator[Broker]:
+    """A broker namespace of the caller's own: a RabbitMQ vhost created and deleted, or a key
+    prefix in the suite's Redis database whose keys are deleted before and after, so tests
+    (in this run, in its other workers or in another run) never touch messages not theirs."""
     parts = urlsplit(server_url)
     if parts.scheme in ("amqp", "pyamqp"):
         vhost = f"pytest_{uuid.uuid4().hex[:12]}"
         rabbitmqctl("add_vhost", vhost)
         try:
             rabbitmqctl("set_permissions", "-p", vhost, parts.username or "guest", ".*", ".*", ".*")
-            yield urlunsplit(parts._replace(path=f"/{vhost}"))
+            yield Broker(urlunsplit(parts._replace(path=f"/{vhost}")))
         finally:
             rabbitmqctl("delete_vhost", vhost)
     elif parts.scheme in ("redis", "rediss"):
-        own = urlunsplit(parts._replace(path=f"/{REDIS_TEST_DB}"))
-        client = redis.Redis.from_url(own)
-        client.flushdb()
-        try:
-            yield own
-        finally:
-            client.flushdb()
-            client.close()
+        with redis_namespace(server_url) as namespace:
+            yield Broker(namespace.url, namespace.key_prefix)
     else:
         raise pytest.UsageError(f"unsupported broker scheme {parts.scheme!r}")
+
+
+@dataclass(frozen=True)
+class RedisNamespace:
+    """Keys under a prefix of their own in the suite's Redis database."""
+
+    url: str
+    key_prefix: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        """A process's environment for this namespace as its broker."""
+        return {"CELERY_BROKER_URL": self.url, "REDIS_KEY_PREFIX": self.key_prefix}
+
+    @property
+    def broker(self) -> Broker:
+        return Broker(self.url, self.key_prefix)
+
+    def clear(self) -> None:
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            for key in client.scan_iter(match=f"{self.key_prefix}*", count=500):
+                client.delete(key)
+        finally:
+            client.close()
+
+
+@contextlib.contextmanager
+def redis_namespace(server_url: str) -> Iterator[RedisNamespace]:
+    """A fresh key prefix in database REDIS_TEST_DB of ``server_url``'s server, emptied
+    before and after use."""
+    parts = urlsplit(server_url)
+    namespace = RedisNamespace(
+        url=urlunsplit(parts._replace(path=f"/{REDIS_TEST_DB}")),
+        key_prefix=f"pytest-{uuid.uuid4().hex[:12]}:",
+    )
+    namespace.clear()
+    try:
+        yield namespace
+    finally:
+        namespace.clear()
 
 
 def rabbitmqctl(*args: str) -> None:
@@ -325,13 +390,13 @@ def module_stack(tmp_path_factory: pytest.TempPathFactory, smtp_server: Mailbox)
             database = cleanup.enter_context(throwaway_database(server_url))
         else:
             database = f"sqlite:///{tmp_path_factory.mktemp('stack') / 'stack.db'}"
-        broker = "memory://"
+        broker = Broker("memory://")
         if os.environ.get("TEST_CELERY_BROKER_URL"):
             broker = cleanup.enter_context(throwaway_broker(os.environ["TEST_CELERY_BROKER_URL"]))
         app = create_app(
             make_settings(
                 database_url=database,
-                celery_broker_url=broker,
+                **broker.settings,
                 smtp_url=smtp_server.url,
                 smtp_starttls=False,
                 smtp_timeout=5,
@@ -352,3 +417,42 @@ def module_stack(tmp_path_factory: pytest.TempPathFactory, smtp_server: Mailbox)
         worker = start_worker(celery, pool="threads", perform_ping_check=False, shutdown_timeout=15)
         cleanup.enter_context(worker)
         yield Stack(app=app, client=app.test_client(), celery=celery)
+
+
+# (process name, seconds from spawn to the first 200 from /livez), shown after the run.
+STARTUP_SECONDS: list[tuple[str, float]] = []
+# Other measurements tests take (numbers to read, not to assert), shown after the run.
+MEASUREMENTS: list[str] = []
+
+
+# --- the startup times, shown after the run ----------------------------------------------
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Under pytest-xdist, a worker hands its numbers to the controller, which shows them."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["measurements"] = MEASUREMENTS
+        output["startup_seconds"] = STARTUP_SECONDS
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    output = getattr(node, "workeroutput", {})
+    MEASUREMENTS.extend(output.get("measurements", []))
+    STARTUP_SECONDS.extend(tuple(entry) for entry in output.get("startup_seconds", []))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if MEASUREMENTS:
+        terminalreporter.write_sep("-", "measured by the process tests")
+        for line in MEASUREMENTS:
+            terminalreporter.write_line(line)
+    if not STARTUP_SECONDS:
+        return
+    seconds = [value for _, value in STARTUP_SECONDS]
+    terminalreporter.write_sep("-", "gunicorn start-to-ready (spawn to first 200 from /livez)")
+    terminalreporter.write_line(
+        f"{len(seconds)} starts: median {statistics.median(seconds):.2f}s, "
+        f"min {min(seconds):.2f}s, max {max(seconds):.2f}s"
+    )

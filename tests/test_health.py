@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from flask.testing import FlaskClient
 
 from app import create_app
-from tests.conftest import free_port, make_settings, throwaway_broker
+from tests.conftest import free_port, make_settings, redis_namespace, throwaway_broker
 
 
 def test_livez_answers_while_the_process_serves(client: FlaskClient) -> None:
@@ -93,9 +92,9 @@ def test_readyz_checks_a_reachable_broker(tmp_path: Path) -> None:
     broker = os.environ.get("TEST_CELERY_BROKER_URL")
     if not broker:
         pytest.skip("set TEST_CELERY_BROKER_URL to check readiness against a real broker")
-    with throwaway_broker(broker) as url:
+    with throwaway_broker(broker) as own:
         app = create_app(
-            make_settings(database_url=f"sqlite:///{tmp_path / 'ready.db'}", celery_broker_url=url)
+            make_settings(database_url=f"sqlite:///{tmp_path / 'ready.db'}", **own.settings)
         )
         response = app.test_client().get("/readyz")
         assert response.status_code == 200
@@ -121,16 +120,16 @@ def test_an_unreachable_rate_limit_store_is_degraded_not_unready(tmp_path: Path)
 def test_readyz_checks_a_reachable_rate_limit_store(tmp_path: Path) -> None:
     if not os.environ.get("TEST_REDIS_URL"):
         pytest.skip("set TEST_REDIS_URL to check readiness against a real rate-limit store")
-    # Only a PING: the database number of the rate-limit tests (tests/auth/test_rate_limits.py).
-    store = urlunsplit(urlsplit(os.environ["TEST_REDIS_URL"])._replace(path="/14"))
-    app = create_app(
-        make_settings(
-            database_url=f"sqlite:///{tmp_path / 'ready.db'}",
-            ratelimit_enabled=True,
-            ratelimit_storage_uri=store,
+    with redis_namespace(os.environ["TEST_REDIS_URL"]) as store:
+        app = create_app(
+            make_settings(
+                database_url=f"sqlite:///{tmp_path / 'ready.db'}",
+                ratelimit_enabled=True,
+                ratelimit_storage_uri=store.url,
+                redis_key_prefix=store.key_prefix,
+            )
         )
-    )
-    response = app.test_client().get("/readyz")
+        response = app.test_client().get("/readyz")
     assert response.json == {"status": "ok"}
 
 

@@ -21,7 +21,6 @@ from celery.contrib.testing.worker import start_worker
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
-from kombu import Connection
 from sqlalchemy import func, select
 
 from app import create_app
@@ -32,6 +31,7 @@ from app.core.outbox import OutboxMessage, Publisher, relay_due, write_message
 from app.jobs.models import Job, JobState
 from tests.conftest import (
     PASSWORD,
+    Broker,
     Mailbox,
     free_port,
     make_settings,
@@ -249,19 +249,19 @@ def test_requests_succeed_while_the_broker_is_down_and_their_tasks_run_once_it_i
 
 
 @contextlib.contextmanager
-def own_broker() -> Iterator[str]:
+def own_broker() -> Iterator[Broker]:
     server = os.environ.get("TEST_CELERY_BROKER_URL")
     if not server:
-        yield "memory://"
+        yield Broker("memory://")
         return
-    with throwaway_broker(server) as url:
-        yield url
+    with throwaway_broker(server) as broker:
+        yield broker
 
 
-def published_task_ids(broker_url: str) -> list[str]:
+def published_task_ids(broker: Broker) -> list[str]:
     """Every task id waiting in the broker's default queue, taking the messages off it."""
     ids = []
-    with Connection(broker_url) as connection:
+    with broker.connection() as connection:
         waiting = connection.SimpleQueue("celery")
         try:
             while True:
@@ -281,7 +281,7 @@ def test_two_relays_racing_publish_each_message_exactly_once(
 ) -> None:
     with own_database(tmp_path_factory) as database, own_broker() as broker:
         # Two apps, two engines: two relays as two workers run them, on one database.
-        relays = [migrated(database, celery_broker_url=broker) for _ in range(2)]
+        relays = [migrated(database, **broker.settings) for _ in range(2)]
         published_task_ids(broker)  # declares the queue, so no message is dropped
         with relays[0].app_context():
             for _ in range(300):

@@ -85,6 +85,9 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery[Any]:
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         beat_schedule=beat_schedule(settings),
+        # Ignored by brokers and backends other than Redis.
+        broker_transport_options={"global_keyprefix": settings.redis_key_prefix},
+        result_backend_transport_options={"global_keyprefix": settings.redis_key_prefix},
         include=["app.core.outbox", "app.auth.tasks", "app.books.tasks", "app.jobs.tasks"],
     )
     celery.set_default()

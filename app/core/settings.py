@@ -196,6 +196,12 @@ class Settings(BaseSettings):
         default="memory://",
         description="Rate-limit counters: memory:// (one process only) or redis://.",
     )
+    redis_key_prefix: str = Field(
+        default="",
+        max_length=100,
+        description="Put before every Redis key of the broker, the result backend and the "
+        "rate limits, so several services or deployments can share one Redis database.",
+    )
     ratelimit_auth: str = Field(
         default="10 per minute",
         description="Limit per client IP on login, token, signup, refresh, password reset "

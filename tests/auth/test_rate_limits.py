@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from flask import Flask
@@ -12,9 +12,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from app.core.extensions import limiter
-from tests.conftest import make_settings
-
-REDIS_LIMITS_DB = 14  # the Redis database number these tests own for rate-limit counters
+from tests.conftest import make_settings, redis_namespace
 
 CREDENTIAL_ENDPOINTS = {
     "/api/v1/auth/login": {"json": {"email": "a@example.com", "password": "wrong password"}},
@@ -30,22 +28,27 @@ CREDENTIAL_ENDPOINTS = {
 
 @pytest.fixture
 def limited_app(database_url: str) -> Iterator[Flask]:
-    """Limits on, counted in memory:// or, given TEST_REDIS_URL, in a Redis database of ours."""
-    storage = "memory://"
-    if os.environ.get("TEST_REDIS_URL"):
-        parts = urlsplit(os.environ["TEST_REDIS_URL"])
-        storage = urlunsplit(parts._replace(path=f"/{REDIS_LIMITS_DB}"))
-    app = create_app(
-        make_settings(
-            database_url=database_url,
-            ratelimit_enabled=True,
-            ratelimit_auth="3/minute",
-            ratelimit_storage_uri=storage,
+    """Limits on, counted in memory:// or, given TEST_REDIS_URL, under a Redis key prefix of
+    this test's own."""
+    with contextlib.ExitStack() as cleanup:
+        storage = {"ratelimit_storage_uri": "memory://"}
+        if os.environ.get("TEST_REDIS_URL"):
+            namespace = cleanup.enter_context(redis_namespace(os.environ["TEST_REDIS_URL"]))
+            storage = {
+                "ratelimit_storage_uri": namespace.url,
+                "redis_key_prefix": namespace.key_prefix,
+            }
+        app = create_app(
+            make_settings(
+                database_url=database_url,
+                ratelimit_enabled=True,
+                ratelimit_auth="3/minute",
+                **storage,
+            )
         )
-    )
-    limiter.reset()
-    yield app
-    limiter.reset()
+        limiter.reset()
+        yield app
+        limiter.reset()
 
 
 @pytest.mark.parametrize("path", CREDENTIAL_ENDPOINTS)

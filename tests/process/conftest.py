@@ -18,7 +18,6 @@ import os
 import shlex
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,20 +40,22 @@ from sqlalchemy.orm import Session
 from app import create_app
 from app.core import project
 from app.core.extensions import db
-from tests.conftest import PASSWORD, free_port, make_settings, throwaway_database
+from tests.conftest import (
+    PASSWORD,
+    STARTUP_SECONDS,
+    RedisNamespace,
+    free_port,
+    make_settings,
+    redis_namespace,
+    throwaway_database,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent  # the interpreter running the tests, not resolved
 
-# A Redis database number of these tests' own, emptied before and after each test that uses it:
-# the rest of the suite uses 13 and 14, bench/ 11 and 12.
-# The server is TEST_REDIS_SERVER's (default this machine's), so checkouts that run the suite at
-# the same time can each point at a Redis of their own.
+# The Redis server of these tests (TEST_REDIS_SERVER's, default this machine's); each test or
+# module keeps its keys under a prefix of its own in the suite's database (tests/conftest.py).
 REDIS_SERVER = os.environ.get("TEST_REDIS_SERVER", "redis://127.0.0.1:6379").rstrip("/")
-REDIS_URL = f"{REDIS_SERVER}/15"
-# Tests that kill workers leave unacknowledged messages behind, which Redis may hand out
-# again later: they get a database of their own so no other test's worker runs them.
-KILLED_WORKERS_REDIS_URL = f"{REDIS_SERVER}/10"
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
 SECRET = "process-test-secret-0f6c1e2d9a8b7c6d5e4f3a2b1c0d"
@@ -64,11 +65,6 @@ STOP_TIMEOUT = 20.0  # seconds for a process to exit after its stop signal
 ONE_OFF_TIMEOUT = 60.0  # seconds for an admin process to finish
 KILL_TIMEOUT = 5.0
 POLL_INTERVAL = 0.05
-
-# (process name, seconds from spawn to the first 200 from /livez), shown after the run.
-STARTUP_SECONDS: list[tuple[str, float]] = []
-# Other measurements tests take (numbers to read, not to assert), shown after the run.
-MEASUREMENTS: list[str] = []
 
 
 # --- what to run, and with which environment ---------------------------------------------
@@ -106,8 +102,11 @@ def flask_command(*arguments: str) -> list[str]:
     return [str(VENV_BIN / "flask"), "--app", "app", *arguments]
 
 
-def environment(*, production: bool = False, **variables: str) -> dict[str, str]:
-    """The whole environment of a process (nothing from os.environ): a small base + ``variables``.
+def environment(
+    *settings: Mapping[str, str], production: bool = False, **variables: str
+) -> dict[str, str]:
+    """The whole environment of a process (nothing from os.environ): a small base, then
+    ``settings`` (such as a Redis namespace's ``env``) and ``variables``.
 
     Test processes log JSON and have rate limits off unless a test turns them on; production
     ones keep production's defaults.
@@ -132,6 +131,8 @@ def environment(*, production: bool = False, **variables: str) -> dict[str, str]
     # Behind PgBouncer in transaction mode (make test-matrix) no process may prepare statements.
     if "DATABASE_PREPARED_STATEMENTS" in os.environ:
         env["DATABASE_PREPARED_STATEMENTS"] = os.environ["DATABASE_PREPARED_STATEMENTS"]
+    for more in settings:
+        env.update(more)
     env.update(variables)
     return env
 
@@ -412,24 +413,25 @@ def missing_service(reason: str) -> NoReturn:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+def redis_server() -> str:
+    client = redis.Redis.from_url(REDIS_SERVER, socket_connect_timeout=2, socket_timeout=2)
     try:
         client.ping()
     except redis.RedisError as error:
-        missing_service(f"Redis is not reachable at {REDIS_URL}: {error}")
+        missing_service(f"Redis is not reachable at {REDIS_SERVER}: {error}")
     finally:
         client.close()
-    return REDIS_URL
+    return REDIS_SERVER
 
 
-def redis_queue_state(url: str, queue: str = "celery") -> str:
+def redis_queue_state(namespace: RedisNamespace, queue: str = "celery") -> str:
     """What a Redis broker holds for ``queue``: waiting and unacknowledged messages."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    client = redis.Redis.from_url(namespace.url, socket_connect_timeout=2, socket_timeout=2)
+    prefix = namespace.key_prefix
     try:
-        waiting = client.llen(queue)
-        unacked = client.hlen("unacked")
-        keys = sorted(key.decode() for key in client.scan_iter(count=100))
+        waiting = client.llen(prefix + queue)
+        unacked = client.hlen(prefix + "unacked")
+        keys = sorted(key.decode() for key in client.scan_iter(match=f"{prefix}*", count=100))
     except redis.RedisError as error:
         return f"Redis did not answer: {error}"
     finally:
@@ -437,32 +439,18 @@ def redis_queue_state(url: str, queue: str = "celery") -> str:
     return f"{waiting} waiting in {queue!r}, {unacked} unacknowledged; keys: {keys}"
 
 
-def flush_redis(url: str) -> None:
-    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
-
-
 @pytest.fixture
-def fresh_redis(redis_url: str) -> Iterator[str]:
-    """This suite's Redis database, empty at the start and at the end of the test."""
-    flush_redis(redis_url)
-    try:
-        yield redis_url
-    finally:
-        flush_redis(redis_url)
+def fresh_redis(redis_server: str) -> Iterator[RedisNamespace]:
+    """A key prefix of this test's own, empty at its start and at its end."""
+    with redis_namespace(redis_server) as namespace:
+        yield namespace
 
 
-@pytest.fixture
-def killed_workers_redis(redis_url: str) -> Iterator[str]:
-    """The Redis database of tests that kill workers, empty at the start and at the end."""
-    flush_redis(KILLED_WORKERS_REDIS_URL)
-    try:
-        yield KILLED_WORKERS_REDIS_URL
-    finally:
-        flush_redis(KILLED_WORKERS_REDIS_URL)
+@pytest.fixture(scope="module")
+def module_redis(redis_server: str) -> Iterator[RedisNamespace]:
+    """A key prefix of this module's own, empty at its start and at its end."""
+    with redis_namespace(redis_server) as namespace:
+        yield namespace
 
 
 class Databases:
@@ -588,24 +576,6 @@ def is_ecs_event(event: object) -> bool:
         all(key in event for key in ("@timestamp", "log.level", "message"))
         and isinstance(service, dict)
         and service.get("name") == project.SLUG
-    )
-
-
-# --- the startup times, shown after the run ----------------------------------------------
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if MEASUREMENTS:
-        terminalreporter.write_sep("-", "measured by the process tests")
-        for line in MEASUREMENTS:
-            terminalreporter.write_line(line)
-    if not STARTUP_SECONDS:
-        return
-    seconds = [value for _, value in STARTUP_SECONDS]
-    terminalreporter.write_sep("-", "gunicorn start-to-ready (spawn to first 200 from /livez)")
-    terminalreporter.write_line(
-        f"{len(seconds)} starts: median {statistics.median(seconds):.2f}s, "
-        f"min {min(seconds):.2f}s, max {max(seconds):.2f}s"
     )
 
 

@@ -6,18 +6,18 @@ import pytest
 
 from app.core import project
 from tests.auth.mails import mail_to, token_in
-from tests.conftest import Mailbox
+from tests.conftest import Mailbox, RedisNamespace
 from tests.process.conftest import Databases, Processes, command, environment
 
 pytestmark = pytest.mark.no_shared_db
 
 
 def test_a_user_resets_a_forgotten_password_from_the_mail_the_worker_sent(
-    processes: Processes, databases: Databases, fresh_redis: str, mailbox: Mailbox
+    processes: Processes, databases: Databases, fresh_redis: RedisNamespace, mailbox: Mailbox
 ) -> None:
     env = environment(
+        fresh_redis.env,
         DATABASE_URL=databases.create(),
-        CELERY_BROKER_URL=fresh_redis,
         SMTP_URL=mailbox.url,
         SMTP_STARTTLS="false",
     )

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from celery import Celery
 from sqlalchemy import text
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, Broker, RedisNamespace
 from tests.process.conftest import (
     Databases,
     Process,
@@ -47,7 +46,7 @@ class Reported:
     worker: Process
     ingest: RecordingEndpoint
     database_url: str
-    broker_url: str
+    broker: Broker
 
     def events(self) -> list[dict[str, Any]]:
         """The error events among every envelope received (one JSON document per line)."""
@@ -67,20 +66,20 @@ class Reported:
 
 @pytest.fixture(scope="module")
 def reported(
-    module_processes: Processes, module_databases: Databases, redis_url: str
+    module_processes: Processes, module_databases: Databases, module_redis: RedisNamespace
 ) -> Iterator[Reported]:
     with RecordingEndpoint() as ingest:
         database_url = module_databases.create()
         env = environment(
+            module_redis.env,
             DATABASE_URL=database_url,
-            CELERY_BROKER_URL=redis_url,
             APP_RELEASE=RELEASE,
             SENTRY_DSN=f"http://public-key@127.0.0.1:{ingest.port}/42",
         )
         web = module_processes.start_web(env)
         worker = module_processes.start("worker", command("worker"), env)
         web.wait_ready()
-        yield Reported(web, worker, ingest, database_url, redis_url)
+        yield Reported(web, worker, ingest, database_url, module_redis.broker)
 
 
 @pytest.fixture(scope="module")
@@ -106,15 +105,11 @@ def request_event(reported: Reported) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def task_event(reported: Reported) -> dict[str, Any]:
     """A task sent an argument it does not take, with a password among them."""
-    client = Celery(broker=reported.broker_url)
-    try:
-        client.send_task(
-            "app.books.tasks.export_books",
-            kwargs={"job_id": "no-such-job", "password": PASSWORD},
-            headers={"request_id": TASK_REQUEST_ID},
-        )
-    finally:
-        client.close()
+    reported.broker.send_task(
+        "app.books.tasks.export_books",
+        kwargs={"job_id": "no-such-job", "password": PASSWORD},
+        headers={"request_id": TASK_REQUEST_ID},
+    )
     return wait_for_event(reported, TASK_REQUEST_ID)
 
 

@@ -12,14 +12,12 @@ npm's @elastic/ecs (tests/ecs_fields.tsv).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from celery import Celery
 from sqlalchemy import text
 
-from tests.conftest import PASSWORD, Mailbox
+from tests.conftest import PASSWORD, Mailbox, RedisNamespace
 from tests.ecs import ecs_problems
 from tests.process.conftest import (
     Databases,
@@ -30,7 +28,6 @@ from tests.process.conftest import (
     command,
     ecs_field,
     environment,
-    flush_redis,
     non_ecs_lines,
     session,
     wait_until,
@@ -54,16 +51,15 @@ class Stack:
 def stopped_stack(
     module_processes: Processes,
     module_databases: Databases,
-    redis_url: str,
+    module_redis: RedisNamespace,
     smtp_server: Mailbox,
-) -> Iterator[Stack]:
-    flush_redis(redis_url)
+) -> Stack:
     collector = RecordingEndpoint()
     database_url = module_databases.create()
     env = environment(
+        module_redis.env,
         production=True,
         DATABASE_URL=database_url,
-        CELERY_BROKER_URL=redis_url,
         SMTP_URL=smtp_server.url,
         SMTP_STARTTLS="false",
         OTEL_EXPORTER_OTLP_ENDPOINT=collector.url,
@@ -98,7 +94,7 @@ def stopped_stack(
     book = {"title": "Dune", "author": "Frank Herbert"}
     auth = {"Authorization": f"Bearer {token}"}
     assert web.request("POST", "/api/v1/books", json_body=book, headers=auth).status == 201
-    fail_a_task(redis_url)
+    module_redis.broker.send_task("app.books.tasks.export_books", kwargs={"unexpected": 1})
     wait_until("the worker has logged the failed task", lambda: worker.logged("raised"))
     with session(database_url) as db:  # a bug's stand-in: the table is gone under the server
         db.execute(text("ALTER TABLE books RENAME TO books_gone"))
@@ -107,16 +103,7 @@ def stopped_stack(
 
     exit_codes = {process.name: process.stop() for process in (web.process, worker, beat)}
     collector.__exit__()
-    yield Stack(web, worker, beat, exit_codes)
-    flush_redis(redis_url)
-
-
-def fail_a_task(broker_url: str) -> None:
-    client = Celery(broker=broker_url)
-    try:
-        client.send_task("app.books.tasks.export_books", kwargs={"unexpected": 1})
-    finally:
-        client.close()
+    return Stack(web, worker, beat, exit_codes)
 
 
 def assert_only_ecs_events(process: Process) -> None:

@@ -25,7 +25,7 @@ from flask_migrate import upgrade
 
 from app import create_app
 from app.core.extensions import db
-from tests.conftest import free_port, make_settings
+from tests.conftest import RedisNamespace, free_port, make_settings
 from tests.process.conftest import (
     Databases,
     Processes,
@@ -145,13 +145,15 @@ def postgres() -> Iterator[PrivatePostgres]:
 
 
 @pytest.fixture
-def web_on_postgres(processes: Processes, postgres: PrivatePostgres, fresh_redis: str) -> WebServer:
+def web_on_postgres(
+    processes: Processes, postgres: PrivatePostgres, fresh_redis: RedisNamespace
+) -> WebServer:
     """The Procfile's web process as production runs it: two workers, default timeouts."""
     env = environment(
+        fresh_redis.env,
         production=True,
         DATABASE_URL=postgres.url,
-        CELERY_BROKER_URL=fresh_redis,
-        RATELIMIT_STORAGE_URI=fresh_redis,
+        RATELIMIT_STORAGE_URI=fresh_redis.url,
         WEB_CONCURRENCY=str(WORKERS),
     )
     return processes.web(env)
@@ -260,7 +262,7 @@ def wrong_password(web: WebServer) -> int:
 
 
 def test_login_limits_hold_per_process_while_the_rate_limit_store_is_down(
-    processes: Processes, databases: Databases, fresh_redis: str
+    processes: Processes, databases: Databases, fresh_redis: RedisNamespace
 ) -> None:
     store_port = free_port()
     store_url = f"redis://127.0.0.1:{store_port}/0"
@@ -268,9 +270,9 @@ def test_login_limits_hold_per_process_while_the_rate_limit_store_is_down(
     wait_until("the rate-limit store answers", lambda: redis_answers(store_url), show=(store,))
     web = processes.web(
         environment(
+            fresh_redis.env,
             production=True,
             DATABASE_URL=databases.create(),
-            CELERY_BROKER_URL=fresh_redis,
             RATELIMIT_STORAGE_URI=store_url,
             WEB_CONCURRENCY=str(WORKERS),
         )

@@ -21,9 +21,8 @@ from sqlalchemy import create_engine, func, select, text
 
 from app.core.outbox import OutboxMessage
 from app.jobs.models import Job, JobState
-from tests.conftest import Mailbox, free_port, make_settings
+from tests.conftest import MEASUREMENTS, Mailbox, RedisNamespace, free_port, make_settings
 from tests.process.conftest import (
-    MEASUREMENTS,
     Databases,
     Processes,
     WebServer,
@@ -173,14 +172,14 @@ def books_locked(database_url: str) -> Iterator[None]:
 
 
 def test_a_worker_killed_mid_job_leaves_the_job_done_once(
-    processes: Processes, databases: Databases, killed_workers_redis: str
+    processes: Processes, databases: Databases, fresh_redis: RedisNamespace
 ) -> None:
     database_url = databases.create()
     if database_url.startswith("sqlite"):
         pytest.skip("holds a table lock that stops reads mid-task: PostgreSQL and MariaDB only")
     env = environment(
+        fresh_redis.env,
         DATABASE_URL=database_url,
-        CELERY_BROKER_URL=killed_workers_redis,
         CELERY_TASK_TIME_LIMIT="10",
         JOB_REAPER_INTERVAL="1",
     )
@@ -230,11 +229,14 @@ def settings_url(database_url: str) -> str:
 
 
 def test_commit_to_start_latency(
-    processes: Processes, databases: Databases, fresh_redis: str
+    processes: Processes, databases: Databases, fresh_redis: RedisNamespace
 ) -> None:
     """Not a pass/fail check: measures the time from writing a job to a worker starting it."""
     database_url = databases.create()
-    env = environment(DATABASE_URL=database_url, CELERY_BROKER_URL=fresh_redis)
+    env = environment(
+        fresh_redis.env,
+        DATABASE_URL=database_url,
+    )
     worker = processes.start("worker", command("worker", "--concurrency", "1", *QUICK_START), env)
     web = processes.web(env)
     headers = sign_in(web, "latency@example.com")

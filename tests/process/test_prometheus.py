@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from app.core import project
 from app.core.outbox import OutboxMessage
-from tests.conftest import free_port
+from tests.conftest import RedisNamespace, free_port
 from tests.process.conftest import (
     Databases,
     Process,
@@ -80,7 +80,7 @@ class Observed:
 def observed(
     module_processes: Processes,
     module_databases: Databases,
-    redis_url: str,
+    module_redis: RedisNamespace,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Observed:
     prometheus_binary = shutil.which("prometheus")
@@ -88,7 +88,9 @@ def observed(
         missing_service("prometheus is not installed (apt-get install prometheus)")
     web_metrics, worker_metrics, prometheus_port = free_port(), free_port(), free_port()
     env = environment(
-        DATABASE_URL=module_databases.create(), CELERY_BROKER_URL=redis_url, APP_RELEASE=RELEASE
+        module_redis.env,
+        DATABASE_URL=module_databases.create(),
+        APP_RELEASE=RELEASE,
     )
     web = module_processes.start_web(
         {**env, "WEB_CONCURRENCY": "2", "METRICS_PORT": str(web_metrics)}

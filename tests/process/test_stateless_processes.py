@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.conftest import RedisNamespace
 from tests.process.conftest import Databases, Processes, WebServer, environment
 
 pytestmark = pytest.mark.no_shared_db
@@ -26,11 +27,14 @@ class Twins:
 
 
 @pytest.fixture(scope="module")
-def twins(module_processes: Processes, module_databases: Databases, redis_url: str) -> Twins:
+def twins(
+    module_processes: Processes, module_databases: Databases, module_redis: RedisNamespace
+) -> Twins:
     env = environment(
         DATABASE_URL=module_databases.create(),
         RATELIMIT_ENABLED="true",
-        RATELIMIT_STORAGE_URI=redis_url,
+        RATELIMIT_STORAGE_URI=module_redis.url,
+        REDIS_KEY_PREFIX=module_redis.key_prefix,
         RATELIMIT_AUTH=f"{LIMIT}/minute",
     )
     first = module_processes.start_web(env, "web-first")
@@ -41,8 +45,9 @@ def twins(module_processes: Processes, module_databases: Databases, redis_url: s
 
 
 @pytest.fixture
-def servers(twins: Twins, fresh_redis: str) -> Twins:
+def servers(twins: Twins, module_redis: RedisNamespace) -> Twins:
     """The two servers, with no rate-limit counts left over from another test."""
+    module_redis.clear()
     return twins
 
 

@@ -19,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from tests.conftest import Mailbox, free_port
+from tests.conftest import Mailbox, RedisNamespace, free_port
 from tests.process.conftest import (
     Databases,
     Process,
@@ -91,14 +91,14 @@ class Traced:
 def traced(
     module_processes: Processes,
     module_databases: Databases,
-    redis_url: str,
+    module_redis: RedisNamespace,
     smtp_server: Mailbox,
 ) -> Iterator[Traced]:
     answer = ExportTraceServiceResponse().SerializeToString()
     with RecordingEndpoint(answer) as collector:
         env = environment(
+            module_redis.env,
             DATABASE_URL=module_databases.create(),
-            CELERY_BROKER_URL=redis_url,
             SMTP_URL=smtp_server.url,
             SMTP_STARTTLS="false",
             OTEL_EXPORTER_OTLP_ENDPOINT=collector.url,

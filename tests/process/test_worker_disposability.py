@@ -14,7 +14,7 @@ import signal
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import message_from_bytes
@@ -25,11 +25,10 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
-from celery import Celery
 from sqlalchemy import select
 
 from app.auth.models import User
-from tests.conftest import free_port, throwaway_broker
+from tests.conftest import Broker, RedisNamespace, free_port, throwaway_broker
 from tests.process.conftest import (
     POLL_INTERVAL,
     RABBITMQ_URL,
@@ -92,7 +91,7 @@ def slow_mailbox() -> Iterator[SlowMailbox]:
 
 
 @pytest.fixture
-def rabbitmq() -> Iterator[str]:
+def rabbitmq() -> Iterator[Broker]:
     """A RabbitMQ vhost of this test's own (TEST_CELERY_BROKER_URL's server, or this machine's)."""
     server = os.environ.get("TEST_CELERY_BROKER_URL", "")
     if urlsplit(server).scheme not in ("amqp", "pyamqp"):
@@ -102,14 +101,14 @@ def rabbitmq() -> Iterator[str]:
         socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5672), 2).close()
     except OSError as error:
         missing_service(f"RabbitMQ is not reachable at {parts.hostname}:{parts.port}: {error}")
-    with throwaway_broker(server) as vhost_url:
-        yield vhost_url
+    with throwaway_broker(server) as vhost:
+        yield vhost
 
 
-def worker_env(database_url: str, broker_url: str, box: SlowMailbox) -> dict[str, str]:
+def worker_env(database_url: str, broker: Mapping[str, str], box: SlowMailbox) -> dict[str, str]:
     return environment(
+        broker,
         DATABASE_URL=database_url,
-        CELERY_BROKER_URL=broker_url,
         SMTP_URL=smtp_url(box.port),
         SMTP_STARTTLS="false",
     )
@@ -128,20 +127,14 @@ def welcomed_at(database_url: str, email: str) -> datetime | None:
         return rows.scalar(select(User.welcomed_at).where(User.email == email))
 
 
-def send_welcome_email(broker_url: str, user_id: int) -> str:
-    """Queue the task as the web process does, from a client that is not the app."""
-    client: Celery[Any] = Celery("process-tests", broker=broker_url, set_as_current=False)
-    try:
-        return str(client.send_task(WELCOME_TASK, args=[user_id]).id)
-    finally:
-        client.close()
-
-
 def test_a_warm_shutdown_finishes_the_running_task_and_exits_0(
-    processes: Processes, databases: Databases, killed_workers_redis: str, slow_mailbox: SlowMailbox
+    processes: Processes,
+    databases: Databases,
+    fresh_redis: RedisNamespace,
+    slow_mailbox: SlowMailbox,
 ) -> None:
     database_url = databases.create()
-    env = worker_env(database_url, killed_workers_redis, slow_mailbox)
+    env = worker_env(database_url, fresh_redis.env, slow_mailbox)
     worker = processes.start("worker", command("worker", "--pool", "solo", *QUICK_START), env)
     web = processes.web(env)
     slow_mailbox.hold_next = 1
@@ -151,7 +144,7 @@ def test_a_warm_shutdown_finishes_the_running_task_and_exits_0(
         "the worker is sending the email",
         lambda: slow_mailbox.data_started,
         show=(worker, web.process),
-        state=functools.partial(redis_queue_state, killed_workers_redis),
+        state=functools.partial(redis_queue_state, fresh_redis),
     )
     worker.send(signal.SIGTERM)
     wait_until(
@@ -167,21 +160,24 @@ def test_a_warm_shutdown_finishes_the_running_task_and_exits_0(
 
 
 def test_a_task_whose_pool_process_is_killed_runs_again_in_a_new_one(
-    processes: Processes, databases: Databases, killed_workers_redis: str, slow_mailbox: SlowMailbox
+    processes: Processes,
+    databases: Databases,
+    fresh_redis: RedisNamespace,
+    slow_mailbox: SlowMailbox,
 ) -> None:
     """acks_late + reject_on_worker_lost: the worker hands the task back to the broker."""
     database_url = databases.create()
     user_id = add_user(database_url, "grace@example.com")
-    env = worker_env(database_url, killed_workers_redis, slow_mailbox)
+    env = worker_env(database_url, fresh_redis.env, slow_mailbox)
     worker = processes.start("worker", command("worker", "--concurrency", "1", *QUICK_START), env)
     slow_mailbox.hold_next = 1  # the first attempt never gets its answer
 
-    send_welcome_email(killed_workers_redis, user_id)
+    fresh_redis.broker.send_task(WELCOME_TASK, args=[user_id])
     wait_until(
         "the worker is sending the email",
         lambda: slow_mailbox.data_started,
         show=(worker,),
-        state=functools.partial(redis_queue_state, killed_workers_redis),
+        state=functools.partial(redis_queue_state, fresh_redis),
     )
     (pool_process,) = worker.children()
     os.kill(pool_process, signal.SIGKILL)
@@ -190,7 +186,7 @@ def test_a_task_whose_pool_process_is_killed_runs_again_in_a_new_one(
         "the email is sent again and recorded",
         lambda: slow_mailbox.data_started == 2 and welcomed_at(database_url, "grace@example.com"),
         show=(worker,),
-        state=functools.partial(redis_queue_state, killed_workers_redis),
+        state=functools.partial(redis_queue_state, fresh_redis),
     )
     assert worker.logged("signal 9 (SIGKILL)")
     assert worker.stop() == 0
@@ -198,7 +194,7 @@ def test_a_task_whose_pool_process_is_killed_runs_again_in_a_new_one(
 
 
 def test_a_task_whose_worker_is_killed_runs_on_another_worker(
-    processes: Processes, databases: Databases, rabbitmq: str, slow_mailbox: SlowMailbox
+    processes: Processes, databases: Databases, rabbitmq: Broker, slow_mailbox: SlowMailbox
 ) -> None:
     """acks_late: the broker redelivers what a dead worker never acknowledged.
 
@@ -207,7 +203,7 @@ def test_a_task_whose_worker_is_killed_runs_on_another_worker(
     """
     database_url = databases.create()
     user_id = add_user(database_url, "linus@example.com")
-    env = worker_env(database_url, rabbitmq, slow_mailbox)
+    env = worker_env(database_url, {"CELERY_BROKER_URL": rabbitmq.url}, slow_mailbox)
     workers = [
         processes.start(
             f"worker{number}",
@@ -225,7 +221,7 @@ def test_a_task_whose_worker_is_killed_runs_on_another_worker(
     ]
     slow_mailbox.hold_next = 1  # the first attempt never gets its answer
 
-    task_id = send_welcome_email(rabbitmq, user_id)
+    task_id = rabbitmq.send_task(WELCOME_TASK, args=[user_id])
     wait_until("a worker is sending the email", lambda: slow_mailbox.data_started, show=(*workers,))
     first, second = sorted(workers, key=lambda worker: not received(worker, task_id))
     first.kill()
