@@ -411,6 +411,10 @@ def module_stack(tmp_path_factory: pytest.TempPathFactory, smtp_server: Mailbox)
 
         cleanup.callback(dispose_engine)
         celery = app.extensions["celery"]
+        if broker.url == "memory://":
+            # The in-memory transport polls its queues, once a second by default: each task
+            # would wait for that, and the worker's stop too.
+            celery.conf.broker_transport_options = {"polling_interval": 0.01}
         # The threads pool, not the test worker's default solo one: with RabbitMQ, a solo worker
         # in a thread sometimes noticed a delivered message only at its event loop's next timer,
         # ten seconds later. (Worker processes, as deployed, start tasks within milliseconds.)
