@@ -46,6 +46,11 @@ log = logging.getLogger(__name__)
 
 # OWASP Password Storage Cheat Sheet's argon2id baseline: 19 MiB, 2 iterations, 1 lane.
 PASSWORD_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+# APP_ENV=test only, as cookiecutter-django's test settings swap in a fast hasher: argon2's
+# cheapest parameters (8 KiB, 1 iteration), so a suite that signs up hundreds of users does
+# not pay the full cost each time. Any other environment upgrades such a hash at the next
+# login (see _rehash_if_outdated).
+TEST_PASSWORD_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 class InvalidToken(Exception):  # noqa: N818 - reads as the condition it reports
@@ -63,25 +68,31 @@ class TokenPair:
 # --- passwords ---------------------------------------------------------------------------
 
 
+def password_hasher() -> PasswordHasher:
+    """The hasher of the current app's environment (APP_ENV)."""
+    return TEST_PASSWORD_HASHER if current_settings().app_env == "test" else PASSWORD_HASHER
+
+
 def hash_password(password: str) -> str:
-    return PASSWORD_HASHER.hash(password)
+    return password_hasher().hash(password)
 
 
 @cache
-def _dummy_hash() -> str:
-    return hash_password("a password no account has")
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    return hasher.hash("a password no account has")
 
 
 def password_matches(user: User | None, password: str) -> bool:
     """Verify in constant work whether or not the user exists, so emails cannot be probed."""
+    hasher = password_hasher()
     try:
-        return PASSWORD_HASHER.verify(user.password_hash if user else _dummy_hash(), password)
+        return hasher.verify(user.password_hash if user else _dummy_hash(hasher), password)
     except (VerificationError, InvalidHashError):
         return False
 
 
 def _rehash_if_outdated(user: User, password: str) -> None:
-    if PASSWORD_HASHER.check_needs_rehash(user.password_hash):
+    if password_hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
 
 

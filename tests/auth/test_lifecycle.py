@@ -7,9 +7,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from app import create_app
 from app.auth.models import User
-from app.auth.service import PASSWORD_HASHER
 from app.core.extensions import db
+from app.core.settings import Settings
 from tests.conftest import PASSWORD, SignUp
 
 
@@ -172,21 +173,31 @@ def test_change_name_and_password(client: FlaskClient, sign_up: SignUp) -> None:
     assert client.get("/api/v1/users/me", headers=other).status_code == 401
 
 
-def test_outdated_password_hashes_are_upgraded_at_login(
-    app: Flask, client: FlaskClient, sign_up: SignUp
-) -> None:
-    account = sign_up()
-    weak = PASSWORD_HASHER.__class__(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+def stored_hash(app: Flask, email: str) -> str:
     with app.app_context():
-        user = db.session.scalar(select(User).where(User.email == account.email))
-        assert user is not None
-        user.password_hash = weak.hash(PASSWORD)
-        db.session.commit()
-    client.post("/api/v1/auth/login", json={"email": account.email, "password": PASSWORD})
-    with app.app_context():
-        stored = db.session.scalar(select(User.password_hash).where(User.email == account.email))
+        stored = db.session.scalar(select(User.password_hash).where(User.email == email))
     assert stored is not None
-    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    return stored
+
+
+def test_tests_hash_cheaply_and_other_environments_upgrade_such_hashes_at_login(
+    app: Flask, client: FlaskClient, sign_up: SignUp, settings: Settings
+) -> None:
+    """APP_ENV=test hashes with argon2's cheapest parameters; any other environment hashes
+    with OWASP's (19 MiB, 2 iterations, 1 lane), and a user logs in with either, a cheap hash
+    being replaced at that login."""
+    account = sign_up()
+    assert stored_hash(app, account.email).startswith("$argon2id$v=19$m=8,t=1,p=1$")
+    production_like = create_app(settings.model_copy(update={"app_env": "development"}))
+    login = {"email": account.email, "password": PASSWORD}
+
+    assert production_like.test_client().post("/api/v1/auth/login", json=login).status_code == 200
+    assert stored_hash(app, account.email).startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    # The upgraded hash checks out in both environments.
+    assert production_like.test_client().post("/api/v1/auth/login", json=login).status_code == 200
+    assert client.post("/api/v1/auth/login", json=login).status_code == 200
+    wrong = {**login, "password": "not the password"}
+    assert production_like.test_client().post("/api/v1/auth/login", json=wrong).status_code == 401
 
 
 def test_a_blank_name_is_refused(client: FlaskClient) -> None:

@@ -107,7 +107,8 @@ def test_a_worker_gives_back_the_memory_of_its_password_checks(
 ) -> None:
     """Each password check (argon2) works in 19 MiB. A worker returns them to the system
     after every check, instead of keeping them for good from its second check on."""
-    env = environment(DATABASE_URL=databases.create(), WEB_CONCURRENCY="1")
+    # Development hashes with production's parameters (the test environment's are cheap).
+    env = environment(DATABASE_URL=databases.create(), WEB_CONCURRENCY="1", APP_ENV="development")
     web = processes.web(env)
     # A refused sign-in loads what the first requests load, without checking a password.
     assert web.request("POST", "/api/v1/auth/login", json_body={}).status == 422
