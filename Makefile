@@ -136,4 +136,5 @@ container-check: .venv/.synced ## hadolint, compose and workflow schemas, build 
 	bash scripts/container-check.sh
 
 ci: export CI := true
+ci: export TEST_FUZZ := full
 ci: lint browsers promtool test test-matrix test-previous bench-smoke container-check ## what .ci/run runs; a missing service fails
