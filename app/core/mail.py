@@ -7,16 +7,24 @@ only to the server the URL names.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import smtplib
 import ssl
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
-from app.core import telemetry
+from blinker import Namespace
+
 from app.core.settings import Settings, current_settings
 
 log = logging.getLogger(__name__)
+
+# What observability (app/core/tracing.py) hooks into; mail imports none of it.
+signals = Namespace()
+# Sent as a mail goes to the SMTP server (``host``, ``port``): each receiver returns a context
+# manager the sending runs in (tracing: a client span).
+mail_sending = signals.signal("mail-sending")
 
 
 def send_mail(message: EmailMessage) -> None:
@@ -31,7 +39,9 @@ def send_mail(message: EmailMessage) -> None:
     host = url.hostname or "localhost"
     port = url.port or (465 if url.scheme == "smtps" else 587)
     smtp: smtplib.SMTP
-    with telemetry.client_span("smtp send", **{"server.address": host, "server.port": port}):
+    with contextlib.ExitStack() as contexts:
+        for _receiver, context in mail_sending.send(host=host, port=port):
+            contexts.enter_context(context)
         if url.scheme == "smtps":
             smtp = smtplib.SMTP_SSL(
                 host, port, timeout=settings.smtp_timeout, context=tls_context(settings)

@@ -13,6 +13,7 @@ every task is harmless when it runs twice. Order is not guaranteed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -23,12 +24,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from blinker import Namespace
 from celery import Celery, shared_task
 from kombu import Connection
 from sqlalchemy import JSON, Index, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core import telemetry
 from app.core.extensions import Base, UTCDateTime, db, utcnow
 from app.core.logging import request_id_var
 from app.core.settings import current_settings
@@ -83,13 +84,25 @@ class Message:
         return cls(row.id, row.task_id, row.task_name, list(row.args), dict(row.headers))
 
 
+# What observability (app/core/tracing.py) hooks into; the outbox imports none of it.
+signals = Namespace()
+# Sent as a message is written, in the writer's transaction: each receiver returns headers to
+# carry to the task (tracing: the W3C trace context).
+message_writing = signals.signal("outbox-message-writing")
+# Sent as a message is published, by its writer or later by a relay, with its ``headers``:
+# each receiver returns a context manager to publish in (tracing: the writer's trace).
+message_publishing = signals.signal("outbox-message-publishing")
+
+
 def message_headers() -> dict[str, str]:
     """The headers a message carries from the code that wrote it to the task that runs it.
 
-    The one place to add context that must cross the broker (e.g. W3C ``traceparent``); the
-    worker reads them back from ``task.request``.
+    The one place to add context that must cross the broker (receivers of ``message_writing``
+    add theirs); the worker reads them back from ``task.request``.
     """
-    headers = telemetry.trace_carrier()  # W3C traceparent, when tracing is on
+    headers: dict[str, str] = {}
+    for _receiver, extra in message_writing.send():
+        headers.update(extra)
     request_id = request_id_var.get()
     if request_id:
         headers[REQUEST_ID_HEADER] = request_id
@@ -163,7 +176,9 @@ class Publisher:
 
         It leaves in the trace of the request that wrote it, even when the relay sends it.
         """
-        with telemetry.continued_trace(message.headers):
+        with contextlib.ExitStack() as contexts:
+            for _receiver, context in message_publishing.send(self, headers=message.headers):
+                contexts.enter_context(context)
             self._publish(message)
 
     def _publish(self, message: Message) -> None:

@@ -12,12 +12,9 @@ and a request pays nothing for it.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
-from typing import Any
 
 from flask import Flask
 
@@ -26,12 +23,9 @@ from app.core.settings import Settings
 # prometheus-client reads this when it is imported, to write values to files in that folder.
 METRICS_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
-_tracing_on = False
-
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Turn on what ``settings`` configure; call after the Celery app is built."""
-    global _tracing_on
     if settings.sentry_dsn:
         from app.core import error_reporting
 
@@ -40,7 +34,6 @@ def init_app(app: Flask, settings: Settings) -> None:
         from app.core import tracing
 
         tracing.init_app(app, settings)
-        _tracing_on = True
     if settings.metrics_port:
         own_metrics_directory()
         from app.core import metrics
@@ -83,37 +76,3 @@ def serve_metrics(settings: Settings, host: str) -> None:
         from app.core import metrics
 
         metrics.serve(host, settings.metrics_port)
-
-
-@contextlib.contextmanager
-def client_span(name: str, **attributes: Any) -> Iterator[None]:
-    """A span around a call to another service (SMTP); nothing at all with tracing off."""
-    if not _tracing_on:
-        yield
-        return
-    from app.core import tracing
-
-    with tracing.client_span(name, attributes):
-        yield
-
-
-def trace_carrier() -> dict[str, str]:
-    """The active trace context as W3C headers, to store with deferred work; {} when off."""
-    if not _tracing_on:
-        return {}
-    from app.core import tracing
-
-    return tracing.current_carrier()
-
-
-@contextlib.contextmanager
-def continued_trace(carrier: Mapping[str, str]) -> Iterator[None]:
-    """Run the block in the trace context stored in ``carrier`` (an outbox message's headers),
-    so work sent later, by another process, stays in the trace that asked for it."""
-    if not _tracing_on:
-        yield
-        return
-    from app.core import tracing
-
-    with tracing.continued(carrier):
-        yield

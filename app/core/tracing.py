@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from flask import Flask
@@ -22,6 +22,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from app.core import mail, outbox
 from app.core.extensions import db
 from app.core.logging import StdoutHandler
 from app.core.settings import Settings
@@ -62,6 +63,23 @@ def init_app(app: Flask, settings: Settings) -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, StdoutHandler):
             handler.addFilter(TraceContextFilter())
+    # Deferred work stays in the trace that asked for it, and mail gets a span of its own.
+    # (Connecting a receiver twice, for a second app in one process, connects it once.)
+    outbox.message_writing.connect(_carry_trace, weak=False)
+    outbox.message_publishing.connect(_continue_trace, weak=False)
+    mail.mail_sending.connect(_smtp_span, weak=False)
+
+
+def _carry_trace(_sender: object) -> dict[str, str]:
+    return current_carrier()
+
+
+def _continue_trace(_sender: object, headers: Mapping[str, str]) -> AbstractContextManager[None]:
+    return continued(headers)
+
+
+def _smtp_span(_sender: object, host: str, port: int) -> AbstractContextManager[None]:
+    return client_span("smtp send", {"server.address": host, "server.port": port})
 
 
 def tracer_provider(settings: Settings) -> TracerProvider:
