@@ -36,6 +36,7 @@ from tests.conftest import (
     free_port,
     make_settings,
     rabbitmqctl,
+    redis_namespace,
     throwaway_broker,
     throwaway_database,
     wait_for,
@@ -316,6 +317,36 @@ def test_two_relays_racing_publish_each_message_exactly_once(
         for app in relays:
             with app.app_context():
                 db.engine.dispose()
+
+
+@pytest.mark.no_shared_db
+def test_services_sharing_a_redis_database_keep_their_messages_apart(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """REDIS_KEY_PREFIX: two deployments on one Redis database never take each other's tasks."""
+    server = os.environ.get("TEST_CELERY_BROKER_URL", "")
+    if urlsplit(server).scheme not in ("redis", "rediss"):
+        pytest.skip("set TEST_CELERY_BROKER_URL to a redis:// URL")
+    with (
+        own_database(tmp_path_factory) as database,
+        redis_namespace(server) as ours,
+        redis_namespace(server) as theirs,
+    ):
+        assert ours.url == theirs.url  # one database, two prefixes
+        app = migrated(database, **ours.broker.settings)
+        for broker in (ours.broker, theirs.broker):
+            published_task_ids(broker)  # declares the queue, so no message is dropped
+        with app.app_context():
+            message = write_message(PURGE_TASK, [], task_id=None, claimed=False)
+            db.session.commit()
+            publisher = Publisher(app.extensions["celery"])
+            try:
+                assert relay_due(publisher).sent == 1
+            finally:
+                publisher.close()
+            db.engine.dispose()
+        assert published_task_ids(theirs.broker) == []
+        assert published_task_ids(ours.broker) == [message.task_id]
 
 
 # --- jobs ---------------------------------------------------------------------------------
