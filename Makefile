@@ -18,6 +18,13 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 MARIADB_URL ?= mysql://root@127.0.0.1:3306/test
 REDIS_URL ?= redis://127.0.0.1:6379/0
 RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672//
+# The pinned OpenAPI tools (package.json, package-lock.json) run offline: no telemetry, no
+# update checks. npm ci skips install scripts: none of them is needed, and one reports installs.
+NODE_TOOLS := node_modules/.installed
+export REDOCLY_TELEMETRY := off
+export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
+export OPTIC_TELEMETRY_LEVEL := off
+export NO_UPDATE_NOTIFIER := 1
 
 .PHONY: help run test test-services test-matrix test-previous lint fmt migrate revision openapi browsers prometheus promtool ecs-fields container-check ci worker beat bench bench-smoke
 
@@ -27,6 +34,10 @@ help: ## list the targets
 $(CURDIR)/$(TOOLS)/bin/uv:
 	python3 -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(NODE_TOOLS): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
 
 .venv/.synced: uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen
@@ -58,11 +69,12 @@ test-matrix: .venv/.synced ## the suite on PostgreSQL + Redis, MariaDB + RabbitM
 test-previous: .venv/.synced ## N-1: the previous commit's API tests on PostgreSQL migrated to this head (N1_BASE=commit)
 	UV=$(UV) bash scripts/test-previous.sh $(PG_URL)
 
-lint: .venv/.synced ## ruff check, ruff format --check, mypy, the expand/contract migration rules
+lint: .venv/.synced $(NODE_TOOLS) ## ruff, ruff format --check, mypy, migration rules, OpenAPI linter
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 	$(RUN) python scripts/lint_migrations.py migrations/versions
+	node_modules/.bin/redocly lint --config redocly.yaml openapi.json
 
 fmt: .venv/.synced ## fix lint findings that ruff can fix, and format
 	$(RUN) ruff check --fix .

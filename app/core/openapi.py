@@ -24,7 +24,7 @@ DOCUMENT_OPTIONS: dict[str, Any] = {
         + " Errors are RFC 9457 problem details (application/problem+json). Responses of"
         " rate-limited operations carry the X-RateLimit-* headers; a 429 or 503 says when to"
         " retry (Retry-After). Every response carries X-Request-ID.",
-        "license": {"name": project.LICENSE},
+        "license": {"name": project.LICENSE, "identifier": project.LICENSE},
     },
 }
 
@@ -48,7 +48,9 @@ HEADERS: dict[str, dict[str, Any]] = {
     "Retry-After": count_header("Seconds to wait before trying again"),
     "X-RateLimit-Limit": count_header("Requests allowed in the current window"),
     "X-RateLimit-Remaining": count_header("Requests left in the current window"),
-    "X-RateLimit-Reset": count_header("When the current window ends, in seconds since the Unix epoch"),
+    "X-RateLimit-Reset": count_header(
+        "When the current window ends, in seconds since the Unix epoch"
+    ),
 }
 # Headers every answer with this status carries, whichever operation it comes from.
 STATUS_HEADERS: dict[int, tuple[str, ...]] = {
