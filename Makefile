@@ -26,7 +26,7 @@ export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 export OPTIC_TELEMETRY_LEVEL := off
 export NO_UPDATE_NOTIFIER := 1
 
-.PHONY: help run test test-services test-matrix test-previous lint fmt migrate revision openapi browsers prometheus promtool ecs-fields container-check ci worker beat bench bench-smoke
+.PHONY: help run test test-services test-matrix test-previous lint fmt migrate revision openapi client client-check browsers prometheus promtool ecs-fields container-check ci worker beat bench bench-smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -110,6 +110,20 @@ bench-smoke: ## one short round of the benchmark: fails on errors, never on numb
 
 openapi: .venv/.synced ## rewrite the committed openapi.json from the code
 	$(RUN) flask openapi write openapi.json
+
+# The generator's settings and its post-processing (the locked ruff) are the project's, so the
+# same openapi.json always gives the same client.
+GENERATE_CLIENT := $(RUN) openapi-python-client generate --path openapi.json \
+	--config clients/openapi-python-client.yaml --meta uv --overwrite
+
+client: .venv/.synced ## regenerate the typed client in clients/python/ from openapi.json
+	$(GENERATE_CLIENT) --output-path clients/python
+
+client-check: .venv/.synced ## fail when clients/python/ differs from what `make client` writes
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  $(GENERATE_CLIENT) --output-path "$$tmp/python" >/dev/null && \
+	  diff -r --exclude=__pycache__ --exclude=.ruff_cache clients/python "$$tmp/python" || \
+	  { echo "clients/python is stale: run \`make client\` and commit it" >&2; exit 1; }
 
 browsers: ## install Debian's chromium for the browser tests when it is missing
 	@command -v chromium >/dev/null || command -v google-chrome >/dev/null || { \

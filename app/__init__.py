@@ -118,7 +118,8 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RELEASE": settings.release,
         "API_TITLE": project.NAME,
-        "API_VERSION": "v1",
+        # The release's version (pyproject.toml): a break in the document needs a new one.
+        "API_VERSION": health.app_version(),
         "OPENAPI_VERSION": "3.1.0",
         # None: no /openapi.json and no /docs (`flask openapi write` still works).
         "OPENAPI_URL_PREFIX": "/" if settings.docs_enabled else None,
