@@ -26,7 +26,7 @@ export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 export OPTIC_TELEMETRY_LEVEL := off
 export NO_UPDATE_NOTIFIER := 1
 
-.PHONY: help run test test-services test-matrix test-previous lint fmt migrate revision openapi client client-check browsers prometheus promtool ecs-fields container-check ci worker beat bench bench-smoke
+.PHONY: help run test test-services test-matrix test-previous lint fmt migrate revision openapi client client-check api-diff browsers prometheus promtool ecs-fields container-check ci worker beat bench bench-smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -119,6 +119,9 @@ GENERATE_CLIENT := $(RUN) openapi-python-client generate --path openapi.json \
 client: .venv/.synced ## regenerate the typed client in clients/python/ from openapi.json
 	$(GENERATE_CLIENT) --output-path clients/python
 
+api-diff: .venv/.synced $(NODE_TOOLS) ## fail on a breaking API change not declared in api-breaks.toml
+	$(RUN) python scripts/api_diff.py
+
 client-check: .venv/.synced ## fail when clients/python/ differs from what `make client` writes
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	  $(GENERATE_CLIENT) --output-path "$$tmp/python" >/dev/null && \
@@ -156,4 +159,4 @@ container-check: .venv/.synced ## hadolint, compose and workflow schemas, build 
 	bash scripts/container-check.sh
 
 ci: export CI := true
-ci: lint browsers promtool test test-matrix test-previous bench-smoke container-check ## what .ci/run runs; a missing service fails
+ci: lint client-check api-diff browsers promtool test test-matrix test-previous bench-smoke container-check ## what .ci/run runs; a missing service fails

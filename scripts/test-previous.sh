@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # N-1: the previous release's API tests, run against a database migrated to this commit's head.
 #   scripts/test-previous.sh [POSTGRESQL_SERVER_URL]      (N1_BASE=<commit> to choose "previous")
+# "Previous" is scripts/previous-release.sh's: N1_BASE, else the latest tag, else HEAD~1.
 #
 # Rolling back changes the image and leaves the schema (README, "Releases and rollback"), so the
 # previous release's code must work on the current schema. This checks the previous commit
@@ -21,8 +22,8 @@ SERVER_URL=${1:-${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgr
 UV=${UV:-uv}
 
 head=$(git rev-parse HEAD)
-if ! base=$(git rev-parse --verify --quiet "${N1_BASE:-HEAD~1}^{commit}"); then
-  echo "no commit ${N1_BASE:-HEAD~1} in this clone (shallow?): nothing to compare" >&2
+if ! base=$(bash scripts/previous-release.sh); then
+  echo "no previous release (${N1_BASE:-HEAD~1}) in this clone (shallow?): nothing to compare" >&2
   [[ ${CI:-} == true ]] && exit 1
   exit 0
 fi
