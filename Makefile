@@ -18,8 +18,15 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 MARIADB_URL ?= mysql://root@127.0.0.1:3306/test
 REDIS_URL ?= redis://127.0.0.1:6379/0
 RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672//
+# The pinned OpenAPI tools (package.json, package-lock.json) run offline: no telemetry, no
+# update checks. npm ci skips install scripts: none of them is needed, and one reports installs.
+NODE_TOOLS := node_modules/.installed
+export REDOCLY_TELEMETRY := off
+export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
+export OPTIC_TELEMETRY_LEVEL := off
+export NO_UPDATE_NOTIFIER := 1
 
-.PHONY: help run test test-services test-matrix test-previous lint fmt migrate revision openapi browsers prometheus promtool ecs-fields container-check ci worker beat bench bench-smoke
+.PHONY: help run test test-services test-matrix test-previous lint fmt migrate revision openapi client client-check api-diff browsers prometheus promtool ecs-fields container-check ci worker beat bench bench-smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,6 +34,10 @@ help: ## list the targets
 $(CURDIR)/$(TOOLS)/bin/uv:
 	python3 -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(NODE_TOOLS): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
 
 .venv/.synced: uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen
@@ -64,11 +75,12 @@ test-matrix: .venv/.synced ## the suite on PostgreSQL + Redis, MariaDB + RabbitM
 test-previous: .venv/.synced ## N-1: the previous commit's API tests on PostgreSQL migrated to this head (N1_BASE=commit)
 	UV=$(UV) bash scripts/test-previous.sh $(PG_URL)
 
-lint: .venv/.synced ## ruff check, ruff format --check, mypy, the expand/contract migration rules
+lint: .venv/.synced $(NODE_TOOLS) ## ruff, ruff format --check, mypy, migration rules, OpenAPI linter
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 	$(RUN) python scripts/lint_migrations.py migrations/versions
+	node_modules/.bin/redocly lint --config redocly.yaml openapi.json
 
 fmt: .venv/.synced ## fix lint findings that ruff can fix, and format
 	$(RUN) ruff check --fix .
@@ -105,6 +117,23 @@ bench-smoke: ## one short round of the benchmark: fails on errors, never on numb
 openapi: .venv/.synced ## rewrite the committed openapi.json from the code
 	$(RUN) flask openapi write openapi.json
 
+# The generator's settings and its post-processing (the locked ruff) are the project's, so the
+# same openapi.json always gives the same client.
+GENERATE_CLIENT := $(RUN) openapi-python-client generate --path openapi.json \
+	--config clients/openapi-python-client.yaml --meta uv --overwrite
+
+client: .venv/.synced ## regenerate the typed client in clients/python/ from openapi.json
+	$(GENERATE_CLIENT) --output-path clients/python
+
+api-diff: .venv/.synced $(NODE_TOOLS) ## fail on a breaking API change not declared in api-breaks.toml
+	$(RUN) python scripts/api_diff.py
+
+client-check: .venv/.synced ## fail when clients/python/ differs from what `make client` writes
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  $(GENERATE_CLIENT) --output-path "$$tmp/python" >/dev/null && \
+	  diff -r --exclude=__pycache__ --exclude=.ruff_cache clients/python "$$tmp/python" || \
+	  { echo "clients/python is stale: run \`make client\` and commit it" >&2; exit 1; }
+
 browsers: ## install Debian's chromium for the browser tests when it is missing
 	@command -v chromium >/dev/null || command -v google-chrome >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -137,4 +166,4 @@ container-check: .venv/.synced ## hadolint, compose and workflow schemas, build 
 
 ci: export CI := true
 ci: export TEST_FUZZ := full
-ci: lint browsers promtool test test-matrix test-previous bench-smoke container-check ## what .ci/run runs; a missing service fails
+ci: lint client-check api-diff browsers promtool test test-matrix test-previous bench-smoke container-check ## what .ci/run runs; a missing service fails

@@ -25,6 +25,7 @@ from app.core.errors import init_request_checks
 from app.core.extensions import SQLITE_BEGIN, api, db, jwt, limiter
 from app.core.json_provider import OrjsonProvider
 from app.core.logging import configure_logging, init_request_logging
+from app.core.openapi import RATE_LIMIT_HEADERS, REQUEST_ID
 from app.core.settings import DEVELOPMENT_SECRET, PROJECT_ROOT, Settings, load_settings
 from app.jobs import views as jobs
 
@@ -39,7 +40,8 @@ BLUEPRINTS = (
 )
 SWAGGER_UI_ASSETS = "/docs/assets/"
 RATE_LIMIT_STORE_TIMEOUT = 1.0  # seconds per connect and per command
-EXPOSED_HEADERS = ["X-Request-ID", "Location", "Link", "Retry-After"]
+# Response headers a browser client may read (CORS): those the document declares.
+EXPOSED_HEADERS = [REQUEST_ID, "Location", "Link", "Retry-After", *RATE_LIMIT_HEADERS]
 
 
 def create_app(settings: Settings | None = None, *, migrations: bool = True) -> Flask:
@@ -116,7 +118,8 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RELEASE": settings.release,
         "API_TITLE": project.NAME,
-        "API_VERSION": "v1",
+        # The release's version (pyproject.toml): a break in the document needs a new one.
+        "API_VERSION": health.app_version(),
         "OPENAPI_VERSION": "3.1.0",
         # None: no /openapi.json and no /docs (`flask openapi write` still works).
         "OPENAPI_URL_PREFIX": "/" if settings.docs_enabled else None,

@@ -154,9 +154,9 @@ def main(argv: list[str]) -> int:
     ]
     problems = [p for folder in folders for f in sorted(folder.glob("*.py")) for p in lint(f)]
     for problem in problems:
-        print(problem, file=sys.stderr)  # noqa: T201
+        print(problem, file=sys.stderr)
     if problems:
-        print(  # noqa: T201
+        print(
             "\nThese operations break the previous release's code, so rolling back to it would "
             "fail. Split the change (expand now, contract a release later) and mark the contract "
             'migration with a module-level line: phase = "contract"',

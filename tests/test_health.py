@@ -46,7 +46,7 @@ def test_version_reports_the_configured_release() -> None:
     body = app.test_client().get("/version").json
     assert body is not None
     assert body["release"] == "2026.11.25-abc1234"
-    assert body["version"] == "0.1.0"
+    assert body["version"] == "0.2.0"
     assert body["python"].count(".") == 2
 
 

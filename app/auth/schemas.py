@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import marshmallow as ma
@@ -32,19 +33,27 @@ class EmailField(ma.fields.Email):
         return address.normalized.lower()
 
 
+# RFC 5321's limit on a forward path: no deliverable address is longer.
+EMAIL_LENGTH = ma.validate.Length(max=320)
+
+
 class SignupSchema(ma.Schema):
-    email = EmailField(required=True, metadata={"example": "ada@example.com"})
+    email = EmailField(
+        required=True, validate=EMAIL_LENGTH, metadata={"example": "ada@example.com"}
+    )
     password = ma.fields.String(required=True, load_only=True, validate=PASSWORD_LENGTH)
     name = TrimmedString(required=True, validate=ma.validate.Length(min=1, max=100))
 
 
 class LoginSchema(ma.Schema):
-    email = ma.fields.String(required=True, validate=ma.validate.Length(max=320))
+    email = ma.fields.String(required=True, validate=EMAIL_LENGTH)
     password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(max=128))
 
 
 class PasswordResetRequestSchema(ma.Schema):
-    email = EmailField(required=True, metadata={"example": "ada@example.com"})
+    email = EmailField(
+        required=True, validate=EMAIL_LENGTH, metadata={"example": "ada@example.com"}
+    )
 
 
 # Tokens are 43 URL-safe characters; any other text is simply a wrong token (400).
@@ -69,19 +78,34 @@ class AcceptedSchema(ma.Schema):
 
 
 class RefreshSchema(ma.Schema):
-    refresh_token = ma.fields.String(required=True, load_only=True)
+    # A JWT of this API is a few hundred characters; anything far longer is not one.
+    refresh_token = ma.fields.String(
+        required=True, load_only=True, validate=ma.validate.Length(max=4096)
+    )
 
 
 class TokenRequestSchema(ma.Schema):
-    """OAuth2 password grant (RFC 6749 §4.3). Checked by the view, so errors follow §5.2."""
+    """OAuth2 password grant (RFC 6749 §4.3.2: grant_type, username and password required).
+
+    A missing parameter reads as empty (§3.1: one sent without a value is treated as omitted),
+    and the view answers both with §5.2's invalid_request rather than a 422 problem.
+    """
 
     class Meta:
         unknown = ma.EXCLUDE
 
-    grant_type = ma.fields.String(load_default=None, metadata={"example": "password"})
-    username = ma.fields.String(load_default=None, metadata={"description": "The email"})
-    password = ma.fields.String(load_default=None)
-    scope = ma.fields.String(load_default=None)
+    grant_type = ma.fields.String(
+        required=True, validate=ma.validate.Length(max=64), metadata={"example": "password"}
+    )
+    username = ma.fields.String(
+        required=True, validate=EMAIL_LENGTH, metadata={"description": "The email"}
+    )
+    password = ma.fields.String(required=True, validate=ma.validate.Length(max=128))
+    scope = ma.fields.String(validate=ma.validate.Length(max=1000))
+
+    @ma.pre_load
+    def omitted_as_empty(self, form: Mapping[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        return {"grant_type": "", "username": "", "password": "", **form}
 
 
 class TokenPairSchema(ma.Schema):
@@ -100,16 +124,18 @@ class OAuthErrorSchema(ma.Schema):
 
 
 class UserSchema(CompiledDumpSchema):
-    id = ma.fields.Integer(dump_only=True)
-    email = ma.fields.String(dump_only=True)
-    name = ma.fields.String(dump_only=True)
-    role = ma.fields.Enum(Role, by_value=True, dump_only=True)
-    is_active = ma.fields.Boolean(dump_only=True)
+    """A user as the API returns it: every field is always there (null when not set)."""
+
+    id = ma.fields.Integer(required=True)
+    email = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+    role = ma.fields.Enum(Role, by_value=True, required=True)
+    is_active = ma.fields.Boolean(required=True)
     email_verified_at = ma.fields.AwareDateTime(
-        dump_only=True, allow_none=True, metadata={"description": "null until verified"}
+        required=True, allow_none=True, metadata={"description": "null until verified"}
     )
-    created_at = ma.fields.AwareDateTime(dump_only=True)
-    updated_at = ma.fields.AwareDateTime(dump_only=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+    updated_at = ma.fields.AwareDateTime(required=True)
 
 
 class UserPageSchema(PageSchema):

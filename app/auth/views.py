@@ -114,10 +114,10 @@ class Token(MethodView):
     @auth_blp.response(200, TokenPairSchema)
     @auth_blp.alt_response(400, schema=OAuthErrorSchema, description="RFC 6749 §5.2 error")
     @auth_blp.alt_response(403, response="FORBIDDEN", description=UNVERIFIED_DOC)
-    def post(self, form: dict[str, str | None]) -> Any:
+    def post(self, form: dict[str, str]) -> Any:
         """OAuth2 password grant (RFC 6749 §4.3), used by the docs page's Authorize button."""
         if form["grant_type"] != "password":
-            if form["grant_type"] is None:
+            if not form["grant_type"]:
                 return oauth_error("invalid_request", "grant_type is required.")
             return oauth_error("unsupported_grant_type", "Only the password grant is supported.")
         if not form["username"] or not form["password"]:

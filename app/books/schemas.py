@@ -8,6 +8,7 @@ from typing import Any
 
 import marshmallow as ma
 
+from app.core.compiled_dump import CompiledDumpSchema
 from app.core.pagination import PageArgsSchema, PageSchema
 from app.core.schemas import StrictInteger, StrictSchema, Text, TrimmedString
 
@@ -17,6 +18,7 @@ SORTS = [f"{sign}{key}" for key in SORT_KEYS for sign in ("", "-")]
 ISBN_13 = re.compile(r"97[89][0-9]{10}")
 # The same digits as the document states them, separators allowed anywhere (ECMA-262 syntax).
 ISBN_13_AS_TYPED = r"^[ -]*9[ -]*7[ -]*[89](?:[ -]*[0-9]){10}[ -]*$"
+ISBN_13_MAX_LENGTH = 40  # thirteen digits with room for any common spacing
 
 
 def isbn_13_check_digit_ok(digits: str) -> bool:
@@ -55,11 +57,27 @@ def not_after_next_year(year: int) -> None:
         raise ma.ValidationError("Must not be later than next year.")
 
 
-class BookSchema(StrictSchema):
-    """A book as the API returns it, and as a client creates it (read-only fields refused)."""
+class BookSchema(CompiledDumpSchema):
+    """A book as the API returns it: every field is always there (null when not set)."""
 
-    id = ma.fields.Integer(dump_only=True)
-    owner_id = ma.fields.Integer(dump_only=True, metadata={"description": "The owner's user id"})
+    id = ma.fields.Integer(required=True)
+    owner_id = ma.fields.Integer(required=True, metadata={"description": "The owner's user id"})
+    title = ma.fields.String(required=True)
+    author = ma.fields.String(required=True)
+    isbn = ma.fields.String(
+        required=True, allow_none=True, metadata={"description": "ISBN-13, its 13 digits"}
+    )
+    published_year = ma.fields.Integer(required=True, allow_none=True)
+    description = ma.fields.String(required=True, allow_none=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+    updated_at = ma.fields.AwareDateTime(required=True)
+
+
+class BookCreateSchema(StrictSchema):
+    """A book as a client adds it: only the fields a client may set."""
+
+    returned_as = BookSchema
+
     title = TrimmedString(
         required=True,
         validate=ma.validate.Length(min=1, max=200),
@@ -70,7 +88,7 @@ class BookSchema(StrictSchema):
         validate=ma.validate.Length(min=1, max=200),
         metadata={"example": "Antoine de Saint-Exupéry"},
     )
-    isbn = Isbn13(allow_none=True)
+    isbn = Isbn13(allow_none=True, validate=ma.validate.Length(max=ISBN_13_MAX_LENGTH))
     published_year = StrictInteger(
         allow_none=True,
         validate=[ma.validate.Range(min=EARLIEST_YEAR), not_after_next_year],
@@ -81,12 +99,10 @@ class BookSchema(StrictSchema):
         },
     )
     description = Text(allow_none=True, validate=ma.validate.Length(max=5000))
-    created_at = ma.fields.AwareDateTime(dump_only=True)
-    updated_at = ma.fields.AwareDateTime(dump_only=True)
 
 
-class BookUpdateSchema(BookSchema):
-    """Any of a book's writable fields; those left out keep their values (PATCH)."""
+class BookUpdateSchema(BookCreateSchema):
+    """Any of the fields a client may set; those left out keep their values (PATCH)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(partial=True, **kwargs)

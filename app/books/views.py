@@ -13,6 +13,7 @@ from app.auth.access import current_user, login_required
 from app.books import service
 from app.books.models import Book
 from app.books.schemas import (
+    BookCreateSchema,
     BookPageSchema,
     BookQuerySchema,
     BookSchema,
@@ -47,7 +48,7 @@ class Books(MethodView):
         return page, 200, link_header(page)
 
     @login_required(blp)
-    @blp.arguments(BookSchema)
+    @blp.arguments(BookCreateSchema)
     @blp.response(201, BookSchema, headers=LOCATION)
     @blp.alt_response(409, response="CONFLICT")
     def post(self, fields: dict[str, Any]) -> tuple[Book, int, dict[str, str]]:

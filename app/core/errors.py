@@ -17,6 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 from werkzeug.routing import Rule
 
+from app.core.openapi import DOCUMENT_OPTIONS, OperationConventions, response_headers
 from app.core.settings import current_settings
 
 log = logging.getLogger(__name__)
@@ -129,24 +130,36 @@ class ProblemApi(Api):  # type: ignore[misc]
 
     def init_app(self, app: Flask, *, spec_kwargs: dict[str, Any] | None = None) -> None:
         json_bodies = app.extensions.setdefault(JSON_BODIES, {})
-        spec_kwargs = dict(spec_kwargs or {})
+        spec_kwargs = {**DOCUMENT_OPTIONS, **(spec_kwargs or {})}
         spec_kwargs["extra_plugins"] = [
             *spec_kwargs.get("extra_plugins", ()),
             ErrorResponses(json_bodies),
+            OperationConventions(),
         ]
         super().init_app(app, spec_kwargs=spec_kwargs)
 
     def _register_responses(self) -> None:
         # Documented error responses carry the same media type the handler sends.
         for status in http.HTTPStatus:
-            response: dict[str, Any] = {"description": status.phrase}
+            response: dict[str, Any] = {
+                "description": status.phrase,
+                "headers": response_headers(status),
+            }
             if status >= 400:
                 response["schema"] = self.ERROR_SCHEMA
             prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
             self.spec.components.response(status.name, response, lazy=True)
-        default = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        default = {
+            "description": "Default error response",
+            "schema": self.ERROR_SCHEMA,
+            "headers": response_headers(0),
+        }
         prepare_response(default, self.spec, PROBLEM_CONTENT_TYPE)
         self.spec.components.response("DEFAULT_ERROR", default, lazy=True)
+
+    def _register_pagination_header(self) -> None:
+        """None: lists answer a page envelope and a Link header, not flask-smorest's
+        X-Pagination, whose schema would otherwise sit unused in the document."""
 
     def handle_http_exception(self, error: HTTPException) -> Response:
         """Answer every HTTPException (and, through Flask, every unhandled one) as a problem."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow as ma
 
@@ -30,6 +30,12 @@ class Text(ma.fields.String):
         text = super()._deserialize(value, attr, data, **kwargs)
         if "\x00" in text:
             raise self.make_error("nul")
+        # A length limit counts the text as sent, as the document's maxLength says, even where
+        # a subclass stores it trimmed or normalised (JSON Schema cannot say "after trimming");
+        # marshmallow checks it again, harmlessly, on the value returned.
+        for validator in self.validators:
+            if isinstance(validator, ma.validate.Length):
+                validator(text)
         return text
 
 
@@ -45,13 +51,7 @@ class TrimmedString(Text):
         super().__init__(**kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        sent = super()._deserialize(value, attr, data, **kwargs)  # NUL refused first
-        # A length limit counts the text as sent, as the document's maxLength says (JSON
-        # Schema cannot say "after trimming"); it is checked again, harmlessly, once trimmed.
-        for validator in self.validators:
-            if isinstance(validator, ma.validate.Length):
-                validator(sent)
-        text = sent.strip()
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
         if not text:
             raise self.make_error("blank")
         return text
@@ -83,14 +83,18 @@ class StrictInteger(ma.fields.Integer):
 
 class StrictSchema(CompiledDumpSchema):
     """Unknown fields are refused (marshmallow's default, stated so the document says it too),
-    and a read-only field sent on input is named as such rather than as unknown."""
+    and a read-only field sent on input is named as such rather than as unknown: one the
+    schema of what the server returns (``returned_as``) has and this input schema lacks."""
+
+    returned_as: ClassVar[type[ma.Schema] | None] = None
 
     class Meta:
         unknown = ma.RAISE
 
     def handle_error(self, error: ma.ValidationError, data: Any, **kwargs: Any) -> None:
-        if isinstance(error.messages, dict):
-            for name, field in self.dump_fields.items():
-                key = field.data_key or name
-                if field.dump_only and key in error.messages:
+        if isinstance(error.messages, dict) and self.returned_as is not None:
+            returned = self.returned_as().fields
+            for name in returned.keys() - self.fields.keys():
+                key = returned[name].data_key or name
+                if key in error.messages:
                     error.messages[key] = ["Read-only field: set by the server."]

@@ -9,14 +9,16 @@ from app.jobs.models import JobState
 
 
 class JobSchema(CompiledDumpSchema):
-    id = ma.fields.String(dump_only=True)
-    kind = ma.fields.String(dump_only=True)
-    state = ma.fields.Enum(JobState, by_value=True, dump_only=True)
+    """A job as the API returns it: every field is always there (null when not set)."""
+
+    id = ma.fields.String(required=True, metadata={"format": "uuid"})
+    kind = ma.fields.String(required=True)
+    state = ma.fields.Enum(JobState, by_value=True, required=True)
     result = ma.fields.Raw(
-        dump_only=True, allow_none=True, metadata={"description": "Set on SUCCESS"}
+        required=True, allow_none=True, metadata={"description": "Set on SUCCESS"}
     )
     error = ma.fields.String(
-        dump_only=True, allow_none=True, metadata={"description": "Set on FAILURE"}
+        required=True, allow_none=True, metadata={"description": "Set on FAILURE"}
     )
-    created_at = ma.fields.AwareDateTime(dump_only=True)
-    updated_at = ma.fields.AwareDateTime(dump_only=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+    updated_at = ma.fields.AwareDateTime(required=True)

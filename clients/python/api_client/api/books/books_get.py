@@ -1,0 +1,183 @@
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ...client import AuthenticatedClient, Client
+from ...models.book import Book
+from ...models.problem import Problem
+from ...types import Response
+
+
+def _get_kwargs(
+    book_id: int,
+) -> dict[str, Any]:
+
+    _kwargs: dict[str, Any] = {
+        "method": "get",
+        "url": "/api/v1/books/{book_id}".format(
+            book_id=quote(str(book_id), safe=""),
+        ),
+    }
+
+    return _kwargs
+
+
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Book | Problem:
+    if response.status_code == 200:
+        response_200 = Book.from_dict(response.json())
+
+        return response_200
+
+    if response.status_code == 401:
+        response_401 = Problem.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 413:
+        response_413 = Problem.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 500:
+        response_500 = Problem.from_dict(response.json())
+
+        return response_500
+
+    if response.status_code == 503:
+        response_503 = Problem.from_dict(response.json())
+
+        return response_503
+
+    response_default = Problem.from_dict(response.json())
+
+    return response_default
+
+
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Book | Problem]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    book_id: int,
+    *,
+    client: AuthenticatedClient,
+) -> Response[Book | Problem]:
+    """One of your books.
+
+     One of your books.
+
+    Args:
+        book_id (int):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Book | Problem]
+    """
+
+    kwargs = _get_kwargs(
+        book_id=book_id,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    book_id: int,
+    *,
+    client: AuthenticatedClient,
+) -> Book | Problem | None:
+    """One of your books.
+
+     One of your books.
+
+    Args:
+        book_id (int):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Book | Problem
+    """
+
+    return sync_detailed(
+        book_id=book_id,
+        client=client,
+    ).parsed
+
+
+async def asyncio_detailed(
+    book_id: int,
+    *,
+    client: AuthenticatedClient,
+) -> Response[Book | Problem]:
+    """One of your books.
+
+     One of your books.
+
+    Args:
+        book_id (int):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Book | Problem]
+    """
+
+    kwargs = _get_kwargs(
+        book_id=book_id,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    book_id: int,
+    *,
+    client: AuthenticatedClient,
+) -> Book | Problem | None:
+    """One of your books.
+
+     One of your books.
+
+    Args:
+        book_id (int):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Book | Problem
+    """
+
+    return (
+        await asyncio_detailed(
+            book_id=book_id,
+            client=client,
+        )
+    ).parsed
