@@ -85,7 +85,13 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery[Any]:
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         beat_schedule=beat_schedule(settings),
-        include=["app.core.outbox", "app.auth.tasks", "app.books.tasks", "app.jobs.tasks"],
+        include=[
+            "app.core.outbox",
+            "app.core.idempotency",
+            "app.auth.tasks",
+            "app.books.tasks",
+            "app.jobs.tasks",
+        ],
     )
     celery.set_default()
     publisher = Publisher(celery)
@@ -135,6 +141,10 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         },
         "purge-sent-messages": {
             "task": "app.core.outbox.purge_sent_messages",
+            "schedule": float(RETENTION_INTERVAL),
+        },
+        "purge-expired-idempotency-keys": {
+            "task": "app.core.idempotency.purge_expired_idempotency_keys",
             "schedule": float(RETENTION_INTERVAL),
         },
     }
