@@ -14,7 +14,7 @@ from app import create_app
 from app.books import service
 from app.books.models import Book
 from app.core.extensions import db, utcnow
-from app.core.idempotency import IdempotencyKey, purge_expired
+from app.core.idempotency import IdempotencyKey
 from app.core.outbox import OutboxMessage
 from app.jobs.models import Job
 from tests.books.conftest import BOOKS
@@ -160,30 +160,37 @@ def test_a_repeat_while_the_first_still_runs_is_a_conflict(
     assert count(app, Book, Book.owner_id == reader.id) == 1
 
 
-def test_an_expired_key_is_free_again_and_purged(
+def expire(app: Flask, key: str) -> None:
+    with app.app_context():
+        db.session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.key == key)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        db.session.commit()
+
+
+def test_an_expired_key_is_free_again_and_beat_purges_it(
     app: Flask, client: FlaskClient, sign_up: SignUp
 ) -> None:
     reader = sign_up()
     client.post(BOOKS, json=DUNE, headers=keyed(reader, "k"))
-    client.post(BOOKS, json=DUNE, headers=keyed(reader, "kept"))
-    with app.app_context():
-        db.session.execute(
-            update(IdempotencyKey)
-            .where(IdempotencyKey.key == "k")
-            .values(expires_at=utcnow() - timedelta(seconds=1))
-        )
-        db.session.commit()
+    client.post(BOOKS, json=DUNE, headers=keyed(reader, "old"))
+    expire(app, "k")
 
     after_expiry = client.post(BOOKS, json={**DUNE, "title": "Other"}, headers=keyed(reader, "k"))
     assert after_expiry.status_code == 201, after_expiry.get_json()
     assert "Idempotent-Replayed" not in after_expiry.headers
     assert count(app, Book, Book.owner_id == reader.id) == 3
 
+    expire(app, "old")
+    celery = app.extensions["celery"]
+    assert "purge-expired-idempotency-keys" in celery.conf.beat_schedule
+    celery.loader.import_default_modules()  # as a worker does
+    assert celery.tasks["app.core.idempotency.purge_expired_idempotency_keys"].apply().get() == 1
     with app.app_context():
-        later = utcnow() + timedelta(seconds=app.extensions["settings"].idempotency_key_expires)
-        assert purge_expired(utcnow()) == 0
-        assert purge_expired(later + timedelta(seconds=1)) == 2
-    assert count(app, IdempotencyKey, IdempotencyKey.user_id == reader.id) == 0
+        kept = db.session.scalars(select(IdempotencyKey.key)).all()
+    assert kept == ["k"]  # the live key, taken again after its expiry
 
 
 def test_a_key_longer_than_255_characters_is_refused(client: FlaskClient, sign_up: SignUp) -> None:
