@@ -39,7 +39,9 @@ BLUEPRINTS = (
 )
 SWAGGER_UI_ASSETS = "/docs/assets/"
 RATE_LIMIT_STORE_TIMEOUT = 1.0  # seconds per connect and per command
-EXPOSED_HEADERS = ["X-Request-ID", "Location", "Link", "Retry-After"]
+# Response headers a browser lets the calling page read (CORS); ETag and Idempotent-Replayed
+# serve conditional edits and retried creates (README, "Retries and concurrent edits").
+EXPOSED_HEADERS = ["X-Request-ID", "Location", "Link", "Retry-After", "ETag", "Idempotent-Replayed"]
 
 
 def create_app(settings: Settings | None = None, *, migrations: bool = True) -> Flask:
