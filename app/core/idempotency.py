@@ -14,7 +14,9 @@ a 5xx (or a crash) before that commit frees the key for the retry. The unique co
 (user, operation, key) makes a concurrent repeat wait at its own insert until the first
 commits (PostgreSQL and MariaDB lock the index entry; SQLite has one writer at a time) and then
 fail it, so the work never runs twice. The answer itself is known only once the view returns:
-it is recorded in a second, small commit right after, and until then a repeat gets 409.
+it is recorded in a second, small commit right after, and until then a repeat gets 409 (as it
+does until expiry if the process dies in between, or if the answer after a committed change is
+a 5xx: the work is done, so the key is kept rather than let it run again).
 A 4xx the request itself caused is stored too (after rolling back whatever the view began),
 so a retried invalid request keeps its answer; 401, 403, 404, 408, 409 and 429 depend on the
 moment, not on the request, and are not.
