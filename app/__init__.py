@@ -40,8 +40,17 @@ BLUEPRINTS = (
 )
 SWAGGER_UI_ASSETS = "/docs/assets/"
 RATE_LIMIT_STORE_TIMEOUT = 1.0  # seconds per connect and per command
-# Response headers a browser client may read (CORS): those the document declares.
-EXPOSED_HEADERS = [REQUEST_ID, "Location", "Link", "Retry-After", *RATE_LIMIT_HEADERS]
+# Response headers a browser client may read (CORS): those the document declares; ETag and
+# Idempotent-Replayed serve conditional edits and retried creates.
+EXPOSED_HEADERS = [
+    REQUEST_ID,
+    "Location",
+    "Link",
+    "Retry-After",
+    *RATE_LIMIT_HEADERS,
+    "ETag",
+    "Idempotent-Replayed",
+]
 
 
 def create_app(settings: Settings | None = None, *, migrations: bool = True) -> Flask:

@@ -7,7 +7,9 @@ dropped here, exactly those and no others:
 - an ISBN-13's check digit (the pattern states everything else about it);
 - a book's year may be next year at the latest, a bound that moves every New Year;
 - a password-reset or verification token must be one the API mailed: any other is well formed
-  and still refused, with 400.
+  and still refused, with 400;
+- a write's If-Match must name the current version (412 otherwise), and an Idempotency-Key may
+  not be reused for another request (422): both depend on what came before, not on the request.
 
 And the fuzzer needs to be signed in: every operation that wants a token gets one of a reader
 account this module signs up, signed in again whenever a 401 says the token stopped working
@@ -66,9 +68,14 @@ def filter_failure(
         return True
     if case.operation.path in REDEEMS_A_MAILED_TOKEN:
         return bool(response.status_code != 400)
+    if response.status_code == 412 and "If-Match" in (case.headers or {}):
+        return False
     if response.status_code != 422:
         return True
-    refused = (response.json().get("errors") or {}).get("json") or {}
+    errors = response.json().get("errors") or {}
+    if set(errors) == {"headers"} and set(errors["headers"]) == {"Idempotency-Key"}:
+        return "Idempotency-Key" not in (case.headers or {})  # reused for another request
+    refused = errors.get("json") or {}
     body = case.body if isinstance(case.body, dict) else {}
     excused = {field for field in refused if breaks_an_unstated_rule(field, body.get(field))}
     return not (refused and excused == set(refused))

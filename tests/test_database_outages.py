@@ -13,14 +13,17 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from flask import Flask
 from flask_jwt_extended import create_access_token, create_refresh_token
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from app import create_app
+from app.core.database import is_lock_conflict
 from app.core.extensions import db
 from tests.conftest import PASSWORD, free_port, make_settings, throwaway_database
 
@@ -201,3 +204,21 @@ def test_writes_to_a_read_only_standby_are_503_and_reads_go_on(
         set_read_only(url, False)
 
     assert client.post("/api/v1/books", json=book, headers=bearer).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("error", "conflict"),
+    [  # PyMySQL's errors carry MySQL's error number first, as these do
+        (Exception(1213, "Deadlock found when trying to get lock"), True),
+        (Exception(1205, "Lock wait timeout exceeded"), True),
+        (Exception(2003, "Can't connect"), False),
+        (psycopg.errors.DeadlockDetected("deadlock detected"), True),
+        (psycopg.errors.UniqueViolation("duplicate key"), False),
+    ],
+)
+def test_lock_conflicts_are_told_apart_from_other_database_errors(
+    error: Exception, conflict: bool
+) -> None:
+    """A deadlock between requests waiting for one Idempotency-Key answers 409, not 500."""
+    wrapped = OperationalError("INSERT ...", {}, error)
+    assert is_lock_conflict(wrapped) is conflict

@@ -213,7 +213,9 @@ def test_only_configured_origins_may_call_from_a_browser() -> None:
     client = app.test_client()
     allowed = client.get("/livez", headers={"Origin": "https://app.example"})
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example"
-    assert "X-Request-ID" in allowed.headers["Access-Control-Expose-Headers"]
+    exposed = allowed.headers["Access-Control-Expose-Headers"]
+    for header in ("X-Request-ID", "Location", "ETag", "Idempotent-Replayed"):
+        assert header in exposed
     other = client.get("/livez", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in other.headers
     unset = create_app(make_settings(database_url="sqlite://")).test_client()

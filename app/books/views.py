@@ -21,6 +21,8 @@ from app.books.schemas import (
     ExportRequestSchema,
 )
 from app.books.tasks import export_books
+from app.core.conditional import conditional
+from app.core.idempotency import idempotent
 from app.core.pagination import Page, link_header, paginate
 from app.jobs.models import Job
 from app.jobs.schemas import JobSchema
@@ -48,19 +50,27 @@ class Books(MethodView):
         return page, 200, link_header(page)
 
     @login_required(blp)
+    @idempotent(blp)
     @blp.arguments(BookCreateSchema)
     @blp.response(201, BookSchema, headers=LOCATION)
     @blp.alt_response(409, response="CONFLICT")
+    @conditional(blp)
     def post(self, fields: dict[str, Any]) -> tuple[Book, int, dict[str, str]]:
         """Add a book to your shelf."""
         book = service.create_book(current_user(), fields)
         return book, 201, {"Location": url_for("books.BookItem", book_id=book.id)}
 
 
+def this_book(book_id: int) -> Book:
+    """The book a request's path names, if the caller may see it (for If-Match checks)."""
+    return service.get_book(current_user(), book_id)
+
+
 @blp.route("/<int(max=2147483647):book_id>")
 class BookItem(MethodView):
     @login_required(blp)
     @blp.response(200, BookSchema)
+    @conditional(blp)
     def get(self, book_id: int) -> Book:
         """One of your books."""
         return service.get_book(current_user(), book_id)
@@ -69,12 +79,14 @@ class BookItem(MethodView):
     @blp.arguments(BookUpdateSchema)
     @blp.response(200, BookSchema)
     @blp.alt_response(409, response="CONFLICT")
+    @conditional(blp, load=this_book)
     def patch(self, changes: dict[str, Any], book_id: int) -> Book:
         """Change some of a book's fields; the others keep their values."""
         return service.update_book(current_user(), book_id, changes)
 
     @login_required(blp)
     @blp.response(204)
+    @conditional(blp, load=this_book)
     def delete(self, book_id: int) -> None:
         """Remove a book for good."""
         service.delete_book(current_user(), book_id)
@@ -83,6 +95,7 @@ class BookItem(MethodView):
 @blp.route("/exports")
 class Exports(MethodView):
     @login_required(blp)
+    @idempotent(blp)
     @blp.arguments(ExportRequestSchema, required=False)  # no body: the default format
     @blp.response(202, JobSchema, headers=TASK_LOCATION)
     def post(self, request: dict[str, str]) -> tuple[Job, int, dict[str, str]]:

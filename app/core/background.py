@@ -88,7 +88,13 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery[Any]:
         # Ignored by brokers and backends other than Redis.
         broker_transport_options={"global_keyprefix": settings.redis_key_prefix},
         result_backend_transport_options={"global_keyprefix": settings.redis_key_prefix},
-        include=["app.core.outbox", "app.auth.tasks", "app.books.tasks", "app.jobs.tasks"],
+        include=[
+            "app.core.outbox",
+            "app.core.idempotency",
+            "app.auth.tasks",
+            "app.books.tasks",
+            "app.jobs.tasks",
+        ],
     )
     celery.set_default()
     publisher = Publisher(celery)
@@ -138,6 +144,10 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         },
         "purge-sent-messages": {
             "task": "app.core.outbox.purge_sent_messages",
+            "schedule": float(RETENTION_INTERVAL),
+        },
+        "purge-expired-idempotency-keys": {
+            "task": "app.core.idempotency.purge_expired_idempotency_keys",
             "schedule": float(RETENTION_INTERVAL),
         },
     }

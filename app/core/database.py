@@ -68,3 +68,21 @@ def watch_for_outages(engine: Engine) -> None:
     def _mark_outage_as_disconnect(context: ExceptionContext) -> None:
         if is_outage(context.dialect, context.original_exception):
             context.is_disconnect = True
+
+
+# Lock conflicts between transactions: the database chose this one to give way. Retrying the
+# request works; they are neither an outage nor a bug.
+POSTGRESQL_LOCK_CONFLICTS = frozenset({"40P01", "40001"})  # deadlock, serialization failure
+MYSQL_LOCK_CONFLICTS = frozenset({1205, 1213})  # lock wait timeout, deadlock
+
+
+def is_lock_conflict(error: BaseException) -> bool:
+    """Whether ``error`` (SQLAlchemy's wrapper) means a deadlock or a lock wait that gave up."""
+    cause = getattr(error, "orig", None)
+    if cause is None:
+        return False
+    sqlstate = getattr(cause, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in POSTGRESQL_LOCK_CONFLICTS
+    code = cause.args[0] if cause.args else None
+    return isinstance(code, int) and code in MYSQL_LOCK_CONFLICTS

@@ -14,6 +14,7 @@ from flask_smorest import Api, abort
 from flask_smorest.utils import prepare_response
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 from werkzeug.routing import Rule
 
@@ -191,6 +192,7 @@ def init_request_checks(app: Flask) -> None:
     """
     app.before_request(refuse_unreadable_body)
     app.register_error_handler(IntegrityError, integrity_conflict)
+    app.register_error_handler(StaleDataError, lost_race)
     app.register_error_handler(DataError, unstorable_value)
     app.register_error_handler(DBAPIError, database_unavailable)
     app.register_error_handler(PoolTimeoutError, database_unavailable)
@@ -238,6 +240,19 @@ def integrity_conflict(error: IntegrityError) -> Response:
     # The driver's first line names the constraint; later lines may quote the values.
     log.warning("integrity error answered as 409: %s", str(error.orig).splitlines()[0])
     return problem(409, "The request conflicts with data already stored.")
+
+
+STALE_ETAG = "The resource has changed since the ETag you sent in If-Match. Read it again."
+
+
+def lost_race(error: StaleDataError) -> Response:
+    """Another request changed or deleted the row between this one's read and its write: the
+    version check of the UPDATE or DELETE matched nothing, and nothing was changed. 412 when
+    the client sent If-Match (its version is no longer current), else 409: read and retry."""
+    log.info("write lost a race for a versioned row: %s", first_line(error))
+    if "If-Match" in request.headers:
+        return problem(412, STALE_ETAG)
+    return problem(409, "Another request changed this resource at the same time. Read it again.")
 
 
 DATABASE_UNAVAILABLE = "The database is unavailable. Try again after the Retry-After delay."

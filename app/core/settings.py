@@ -188,6 +188,21 @@ class Settings(BaseSettings):
         ge=1,
         description="Seconds between looks for jobs stuck in STARTED past the task time limit.",
     )
+    idempotency_key_required: bool = Field(
+        default=False,
+        description="true: creating requests (POST) without an Idempotency-Key header get 400.",
+    )
+    idempotency_key_expires: int = Field(
+        default=86400,
+        ge=60,
+        description="Seconds an Idempotency-Key and its stored answer are kept (beat purges "
+        "them after).",
+    )
+    if_match_required: bool = Field(
+        default=False,
+        description="true: changes (PATCH, DELETE) of a single resource without an If-Match "
+        "header get 428.",
+    )
     token_purge_interval: int = Field(
         default=3600, ge=60, description="Seconds between purges of expired token records (beat)."
     )

@@ -27,6 +27,7 @@ FILES = {
     "tests/loans/conftest.py",
     "tests/loans/test_crud.py",
     "tests/loans/test_listing.py",
+    "tests/loans/test_retries_and_edits.py",
     "tests/loans/test_ownership.py",
     "tests/loans/test_validation.py",
 }
