@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from app.core.extensions import limiter
-from tests.conftest import make_settings
+from tests.conftest import SignUp, make_settings
 
 REDIS_LIMITS_DB = 14  # the Redis database number these tests own for rate-limit counters
 
@@ -24,8 +24,8 @@ CREDENTIAL_ENDPOINTS = {
     "/api/v1/auth/password-reset": {"json": {"email": "a@example.com"}},
     "/api/v1/auth/password-reset/confirm": {"json": {"token": "x", "password": "long enough"}},
     "/api/v1/auth/verify-email": {"json": {"token": "x"}},
-    "/api/v1/auth/verify-email/resend": {},
 }
+RESEND = "/api/v1/auth/verify-email/resend"
 
 
 @pytest.fixture
@@ -60,6 +60,18 @@ def test_the_fourth_attempt_in_a_minute_is_refused(limited_app: Flask, path: str
     assert refused.get_json()["status"] == 429
 
 
+def test_verification_resend_is_limited_per_user(limited_app: Flask, sign_up: SignUp) -> None:
+    eager, other = sign_up(), sign_up()
+    client = limited_app.test_client()
+    assert [client.post(RESEND, headers=eager.headers).status_code for _ in range(4)] == [
+        202,
+        202,
+        202,
+        429,
+    ]
+    assert client.post(RESEND, headers=other.headers).status_code == 202
+
+
 def test_limits_are_per_client_ip(limited_app: Flask) -> None:
     client = limited_app.test_client()
     login = CREDENTIAL_ENDPOINTS["/api/v1/auth/login"]
@@ -77,7 +89,7 @@ def test_disabled_limits_never_refuse(client: FlaskClient) -> None:
 
 def test_the_429_is_documented(client: FlaskClient) -> None:
     paths = client.get("/openapi.json").get_json()["paths"]
-    for path in CREDENTIAL_ENDPOINTS:
+    for path in [*CREDENTIAL_ENDPOINTS, RESEND]:
         assert "429" in paths[path]["post"]["responses"], path
 
 
