@@ -1,5 +1,5 @@
 """Rate limits, declared in one place: per client IP on sign-in operations, per user on
-authenticated writes and on the operations that start jobs.
+authenticated writes and on the operations that start jobs, and the per-address mail cap.
 
 Counters live in RATELIMIT_STORAGE_URI (Redis: shared by every worker and replica). Limits are
 looked up per request, so apps with different settings coexist in one process, and every
@@ -8,14 +8,23 @@ limited operation declares its 429 in the OpenAPI document.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
+from flask import current_app
 from flask_jwt_extended import get_jwt_identity
 from flask_smorest import Blueprint
+from limits import RateLimitItem, RateLimitItemPerHour
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 
 from app.core.extensions import limiter
-from app.core.settings import current_settings
+from app.core.settings import Settings, current_settings
+
+log = logging.getLogger(__name__)
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -68,3 +77,63 @@ def documented(blp: Blueprint, limit: Callable[[Any], Any]) -> Callable[[View], 
         return cast(View, limit(blp.alt_response(429, response="TOO_MANY_REQUESTS")(view)))
 
     return decorate
+
+
+class MailCap:
+    """At most MAIL_PER_ADDRESS_PER_HOUR mails to one address per hour, whoever asks for them.
+
+    Counted where the rate limits are (RATELIMIT_STORAGE_URI), so the cap holds across client
+    IPs, workers and replicas. While that store is unreachable each process counts in its own
+    memory, as the rate limits do; the switch and the way back are logged once each.
+    """
+
+    def __init__(self, settings: Settings, storage_options: dict[str, Any]) -> None:
+        self.enabled = settings.ratelimit_enabled
+        self.per_hour = RateLimitItemPerHour(settings.mail_per_address_per_hour)
+        self.once_per_hour = RateLimitItemPerHour(1)
+        store = storage_from_string(
+            settings.ratelimit_storage_uri, wrap_exceptions=True, **storage_options
+        )
+        self.shared = FixedWindowRateLimiter(store)
+        self.local = FixedWindowRateLimiter(MemoryStorage())
+        self.store_down = False
+
+    def allows(self, address: str, recipient: str) -> bool:
+        """Count one mail to ``address``; False when its hour's cap is reached already.
+
+        The first refusal of each address and hour is logged, naming ``recipient`` (such as
+        "user 42") rather than the address.
+        """
+        if not self.enabled:
+            return True
+        # Keys name a digest, not the address: the store holds no one's email.
+        key = hashlib.sha256(address.strip().lower().encode()).hexdigest()
+        if self.hit(self.per_hour, "mail", key):
+            return True
+        if self.hit(self.once_per_hour, "mail-cap-logged", key):
+            log.warning(
+                "mail cap reached for %s: no more mail to its address this hour "
+                "(MAIL_PER_ADDRESS_PER_HOUR=%s)",
+                recipient,
+                self.per_hour.amount,
+            )
+        return False
+
+    def hit(self, item: RateLimitItem, *identifiers: str) -> bool:
+        try:
+            allowed = self.shared.hit(item, *identifiers)
+        except StorageError:
+            if not self.store_down:
+                log.warning("mail cap store unreachable: counting in this process until it is back")
+                self.store_down = True
+            return self.local.hit(item, *identifiers)
+        if self.store_down:
+            log.info("mail cap store recovered")
+            self.store_down = False
+        return allowed
+
+
+def mail_cap_allows(address: str, recipient: str) -> bool:
+    """Whether one more mail may go to ``address`` this hour (see MailCap)."""
+    cap: MailCap = current_app.extensions["mail_cap"]
+    return cap.allows(address, recipient)
