@@ -40,6 +40,17 @@ TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 REDIS_TEST_DB = 13  # the Redis database number the suite owns for its broker messages
 
 
+REDIS_LIMITS_DB = 14  # the Redis database the suite owns for rate-limit counters
+
+
+def rate_limit_storage() -> str:
+    """Where tests count rate limits: memory://, or given TEST_REDIS_URL, a database of ours."""
+    if not os.environ.get("TEST_REDIS_URL"):
+        return "memory://"
+    parts = urlsplit(os.environ["TEST_REDIS_URL"])
+    return urlunsplit(parts._replace(path=f"/{REDIS_LIMITS_DB}"))
+
+
 def make_settings(**overrides: Any) -> Settings:
     """Explicit test settings; the developer's own .env is never read."""
     values: dict[str, Any] = {

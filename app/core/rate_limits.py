@@ -31,6 +31,7 @@ View = TypeVar("View", bound=Callable[..., Any])
 # MethodView dispatches on the method's name: these are the views that change something.
 WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
 WRITES_SCOPE = "writes"  # one budget per user across every authenticated write
+MAIL_CAP_KEY_PREFIX = "MAILCAP"
 
 
 def limits_off() -> bool:
@@ -91,8 +92,12 @@ class MailCap:
         self.enabled = settings.ratelimit_enabled
         self.per_hour = RateLimitItemPerHour(settings.mail_per_address_per_hour)
         self.once_per_hour = RateLimitItemPerHour(1)
+        # A prefix of its own: clearing the rate limits (flask limiter reset) keeps the cap.
         store = storage_from_string(
-            settings.ratelimit_storage_uri, wrap_exceptions=True, **storage_options
+            settings.ratelimit_storage_uri,
+            wrap_exceptions=True,
+            key_prefix=MAIL_CAP_KEY_PREFIX,
+            **storage_options,
         )
         self.shared = FixedWindowRateLimiter(store)
         self.local = FixedWindowRateLimiter(MemoryStorage())

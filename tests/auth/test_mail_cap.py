@@ -6,41 +6,34 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
 
 from app import create_app
-from app.core.extensions import limiter
 from app.core.rate_limits import MailCap
-from tests.conftest import Mailbox, SignUp, free_port, make_settings
+from tests.conftest import Mailbox, SignUp, free_port, make_settings, rate_limit_storage
 
-REDIS_MAIL_CAP_DB = 11  # the Redis database these tests own for their counters
 CAP = 3
 RESET = "/api/v1/auth/password-reset"
 
 MakeApp = Callable[[], Flask]
 
 
-def storage_uri() -> str:
-    if not os.environ.get("TEST_REDIS_URL"):
-        return "memory://"
-    parts = urlsplit(os.environ["TEST_REDIS_URL"])
-    return urlunsplit(parts._replace(path=f"/{REDIS_MAIL_CAP_DB}"))
-
-
 @pytest.fixture
-def make_app(database_url: str, mailbox: Mailbox) -> Iterator[MakeApp]:
-    """Apps (one per worker or replica) behind one trusted proxy, mailing to ``mailbox``."""
+def make_app(database_url: str, mailbox: Mailbox) -> MakeApp:
+    """Apps (one per worker or replica) behind one trusted proxy, mailing to ``mailbox``.
+
+    Each test mails addresses of its own, so counters left in Redis never meet another test.
+    """
 
     def make() -> Flask:
         return create_app(
             make_settings(
                 database_url=database_url,
                 ratelimit_enabled=True,
-                ratelimit_storage_uri=storage_uri(),
+                ratelimit_storage_uri=rate_limit_storage(),
                 mail_per_address_per_hour=CAP,
                 trusted_proxies=1,
                 smtp_url=mailbox.url,
@@ -48,9 +41,7 @@ def make_app(database_url: str, mailbox: Mailbox) -> Iterator[MakeApp]:
             )
         )
 
-    limiter.reset()
-    yield make
-    limiter.reset()
+    return make
 
 
 def reset_from(app: Flask, email: str, client_ip: str) -> tuple[int, bytes]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from flask import Flask
@@ -12,9 +11,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from app.core.extensions import limiter
-from tests.conftest import SignUp, make_settings
-
-REDIS_LIMITS_DB = 14  # the Redis database number these tests own for rate-limit counters
+from tests.conftest import SignUp, make_settings, rate_limit_storage
 
 CREDENTIAL_ENDPOINTS = {
     "/api/v1/auth/login": {"json": {"email": "a@example.com", "password": "wrong password"}},
@@ -31,16 +28,12 @@ RESEND = "/api/v1/auth/verify-email/resend"
 @pytest.fixture
 def limited_app(database_url: str) -> Iterator[Flask]:
     """Limits on, counted in memory:// or, given TEST_REDIS_URL, in a Redis database of ours."""
-    storage = "memory://"
-    if os.environ.get("TEST_REDIS_URL"):
-        parts = urlsplit(os.environ["TEST_REDIS_URL"])
-        storage = urlunsplit(parts._replace(path=f"/{REDIS_LIMITS_DB}"))
     app = create_app(
         make_settings(
             database_url=database_url,
             ratelimit_enabled=True,
             ratelimit_auth="3/minute",
-            ratelimit_storage_uri=storage,
+            ratelimit_storage_uri=rate_limit_storage(),
         )
     )
     limiter.reset()

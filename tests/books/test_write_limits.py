@@ -3,9 +3,7 @@ is told when to come back, and nobody else notices."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from flask import Flask
@@ -14,26 +12,21 @@ from sqlalchemy import func, select
 from app import create_app
 from app.core.extensions import db, limiter
 from app.jobs.models import Job
-from tests.conftest import SignUp, make_settings
+from tests.conftest import SignUp, make_settings, rate_limit_storage
 
-REDIS_LIMITS_DB = 12  # the Redis database these tests own for their counters
 EXPORTS = "/api/v1/books/exports"
 
 
 @pytest.fixture
 def limited_app(database_url: str) -> Iterator[Flask]:
     """Writes limited; counted in memory:// or, given TEST_REDIS_URL, in a Redis database."""
-    storage = "memory://"
-    if os.environ.get("TEST_REDIS_URL"):
-        parts = urlsplit(os.environ["TEST_REDIS_URL"])
-        storage = urlunsplit(parts._replace(path=f"/{REDIS_LIMITS_DB}"))
     app = create_app(
         make_settings(
             database_url=database_url,
             ratelimit_enabled=True,
             ratelimit_writes="8/minute",
             ratelimit_jobs="3/minute",
-            ratelimit_storage_uri=storage,
+            ratelimit_storage_uri=rate_limit_storage(),
         )
     )
     limiter.reset()
