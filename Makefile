@@ -19,7 +19,7 @@ MARIADB_URL ?= mysql://root@127.0.0.1:3306/test
 REDIS_URL ?= redis://127.0.0.1:6379/0
 RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: help run test test-services test-matrix test-previous lint fmt migrate revision openapi browsers prometheus promtool ecs-fields container-check ci worker beat bench bench-smoke
+.PHONY: help run test test-services test-matrix test-previous lint fmt migrate revision openapi browsers prometheus promtool nginx ecs-fields container-check ci worker beat bench bench-smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -115,6 +115,14 @@ prometheus: ## install Debian's prometheus (server and promtool) when missing, f
 	    echo "prometheus is missing: sudo apt-get install prometheus" >&2; exit 1; \
 	  fi; }
 
+nginx: ## install Debian's nginx when missing, for the front proxy's process test
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; \
+	  else \
+	    echo "nginx is missing: sudo apt-get install nginx" >&2; exit 1; \
+	  fi; }
+
 promtool: prometheus ## check deploy/prometheus/: alert rules, their unit tests, the scrape example
 	promtool check rules deploy/prometheus/alerts.yml
 	promtool test rules deploy/prometheus/alerts.test.yml
@@ -130,4 +138,4 @@ container-check: .venv/.synced ## hadolint, compose and workflow schemas, build 
 	bash scripts/container-check.sh
 
 ci: export CI := true
-ci: lint browsers promtool test test-matrix test-previous bench-smoke container-check ## what .ci/run runs; a missing service fails
+ci: lint browsers promtool nginx test test-matrix test-previous bench-smoke container-check ## what .ci/run runs; a missing service fails
