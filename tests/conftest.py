@@ -33,7 +33,7 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 
 from app import create_app
 from app.auth import service as auth_service
-from app.core.extensions import SESSION_OPTIONS, db
+from app.core.extensions import SESSION_OPTIONS, db, limiter
 from app.core.settings import Settings, normalize_database_url
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -193,6 +193,25 @@ def isolated_database(request: pytest.FixtureRequest) -> Iterator[None]:
             db.session = original_session
             transaction.rollback()
             connection.close()
+
+
+@pytest.fixture
+def limited_app(database_url: str) -> Iterator[Flask]:
+    """The app with tight limits on: 3 sign-in attempts per IP, 8 writes and 3 jobs per user,
+    a minute, counted in ``rate_limit_storage()``, which starts empty."""
+    limited = create_app(
+        make_settings(
+            database_url=database_url,
+            ratelimit_enabled=True,
+            ratelimit_auth="3/minute",
+            ratelimit_writes="8/minute",
+            ratelimit_jobs="3/minute",
+            ratelimit_storage_uri=rate_limit_storage(),
+        )
+    )
+    limiter.reset()
+    yield limited
+    limiter.reset()
 
 
 @pytest.fixture

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app import create_app
 from app.core.extensions import limiter
-from tests.conftest import SignUp, make_settings, rate_limit_storage
+from tests.conftest import SignUp
 
 CREDENTIAL_ENDPOINTS = {
     "/api/v1/auth/login": {"json": {"email": "a@example.com", "password": "wrong password"}},
@@ -23,22 +21,6 @@ CREDENTIAL_ENDPOINTS = {
     "/api/v1/auth/verify-email": {"json": {"token": "x"}},
 }
 RESEND = "/api/v1/auth/verify-email/resend"
-
-
-@pytest.fixture
-def limited_app(database_url: str) -> Iterator[Flask]:
-    """Limits on, counted in memory:// or, given TEST_REDIS_URL, in a Redis database of ours."""
-    app = create_app(
-        make_settings(
-            database_url=database_url,
-            ratelimit_enabled=True,
-            ratelimit_auth="3/minute",
-            ratelimit_storage_uri=rate_limit_storage(),
-        )
-    )
-    limiter.reset()
-    yield app
-    limiter.reset()
 
 
 @pytest.mark.parametrize("path", CREDENTIAL_ENDPOINTS)

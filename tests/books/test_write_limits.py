@@ -3,35 +3,14 @@ is told when to come back, and nobody else notices."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from app import create_app
-from app.core.extensions import db, limiter
+from app.core.extensions import db
 from app.jobs.models import Job
-from tests.conftest import SignUp, make_settings, rate_limit_storage
+from tests.conftest import SignUp
 
 EXPORTS = "/api/v1/books/exports"
-
-
-@pytest.fixture
-def limited_app(database_url: str) -> Iterator[Flask]:
-    """Writes limited; counted in memory:// or, given TEST_REDIS_URL, in a Redis database."""
-    app = create_app(
-        make_settings(
-            database_url=database_url,
-            ratelimit_enabled=True,
-            ratelimit_writes="8/minute",
-            ratelimit_jobs="3/minute",
-            ratelimit_storage_uri=rate_limit_storage(),
-        )
-    )
-    limiter.reset()
-    yield app
-    limiter.reset()
 
 
 def jobs_of(app: Flask, user_id: int) -> int:
