@@ -26,7 +26,7 @@ export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 export OPTIC_TELEMETRY_LEVEL := off
 export NO_UPDATE_NOTIFIER := 1
 
-.PHONY: help run test test-services test-matrix test-previous lint fmt migrate revision openapi client client-check api-diff browsers prometheus promtool ecs-fields container-check ci worker beat bench bench-smoke
+.PHONY: help run test test-services test-matrix test-previous lint fmt migrate revision openapi client client-check api-diff browsers prometheus promtool nginx ecs-fields container-check ci worker beat bench bench-smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -150,6 +150,14 @@ prometheus: ## install Debian's prometheus (server and promtool) when missing, f
 	    echo "prometheus is missing: sudo apt-get install prometheus" >&2; exit 1; \
 	  fi; }
 
+nginx: ## install Debian's nginx when missing, for the front proxy's process test
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; \
+	  else \
+	    echo "nginx is missing: sudo apt-get install nginx" >&2; exit 1; \
+	  fi; }
+
 promtool: prometheus ## check deploy/prometheus/: alert rules, their unit tests, the scrape example
 	promtool check rules deploy/prometheus/alerts.yml
 	promtool test rules deploy/prometheus/alerts.test.yml
@@ -166,4 +174,4 @@ container-check: .venv/.synced ## hadolint, compose and workflow schemas, build 
 
 ci: export CI := true
 ci: export TEST_FUZZ := full
-ci: lint client-check api-diff browsers promtool test test-matrix test-previous bench-smoke container-check ## what .ci/run runs; a missing service fails
+ci: lint client-check api-diff browsers promtool nginx test test-matrix test-previous bench-smoke container-check ## what .ci/run runs; a missing service fails

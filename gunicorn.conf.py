@@ -52,6 +52,12 @@ threads = _server.gunicorn_threads
 timeout = _server.gunicorn_timeout
 graceful_timeout = _server.gunicorn_graceful_timeout
 keepalive = _server.gunicorn_keepalive
+# Tight request limits, pinned: a request line over 4094 bytes is 414, more than 100 header
+# fields or one over 8190 bytes is 431, before the app sees the request. The front proxy
+# (deploy/nginx/) reads requests whole first; these hold whatever is in front.
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
 # The app logs one access event per request itself; gunicorn's would duplicate it.
 accesslog = None
 errorlog = "-"

@@ -26,6 +26,7 @@ from app.core.extensions import SQLITE_BEGIN, api, db, jwt, limiter
 from app.core.json_provider import OrjsonProvider
 from app.core.logging import configure_logging, init_request_logging
 from app.core.openapi import RATE_LIMIT_HEADERS, REQUEST_ID
+from app.core.rate_limits import MailCap
 from app.core.settings import DEVELOPMENT_SECRET, PROJECT_ROOT, Settings, load_settings
 from app.jobs import views as jobs
 
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, *, migrations: bool = True) -> 
     jwt.init_app(app)
     init_token_checks(app, jwt)
     limiter.init_app(app)
+    app.extensions["mail_cap"] = MailCap(settings, rate_limit_storage_options(settings))
     celery_init_app(app, settings)
     telemetry.init_app(app, settings)
     init_request_logging(app)

@@ -36,7 +36,7 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 
 from app import create_app
 from app.auth import service as auth_service
-from app.core.extensions import SESSION_OPTIONS, db
+from app.core.extensions import SESSION_OPTIONS, db, limiter
 from app.core.settings import Settings, normalize_database_url
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -247,6 +247,36 @@ def isolated_database(request: pytest.FixtureRequest) -> Iterator[None]:
             db.session = original_session
             transaction.rollback()
             connection.close()
+
+
+@pytest.fixture
+def rate_limit_store() -> Iterator[dict[str, str]]:
+    """Settings that count rate limits in memory:// or, given TEST_REDIS_URL, under a Redis key
+    prefix of this test's own, emptied before and after."""
+    if not os.environ.get("TEST_REDIS_URL"):
+        yield {"ratelimit_storage_uri": "memory://"}
+        return
+    with redis_namespace(os.environ["TEST_REDIS_URL"]) as namespace:
+        yield {"ratelimit_storage_uri": namespace.url, "redis_key_prefix": namespace.key_prefix}
+
+
+@pytest.fixture
+def limited_app(database_url: str, rate_limit_store: dict[str, str]) -> Iterator[Flask]:
+    """The app with tight limits on: 3 sign-in attempts per IP, 8 writes and 3 jobs per user,
+    a minute, counted in ``rate_limit_store``, which starts empty."""
+    limited = create_app(
+        make_settings(
+            database_url=database_url,
+            ratelimit_enabled=True,
+            ratelimit_auth="3/minute",
+            ratelimit_writes="8/minute",
+            ratelimit_jobs="3/minute",
+            **rate_limit_store,
+        )
+    )
+    limiter.reset()
+    yield limited
+    limiter.reset()
 
 
 @pytest.fixture

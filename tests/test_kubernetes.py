@@ -234,6 +234,28 @@ def test_web_has_a_service_an_autoscaler_and_a_disruption_budget(
     assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
 
 
+def test_clients_reach_web_through_an_ingress_that_reads_requests_whole(
+    rendered: list[Manifest],
+) -> None:
+    ingress = one(rendered, "Ingress", f"{project.SLUG}-web")
+    backends = [
+        path["backend"]["service"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    assert backends == [{"name": f"{project.SLUG}-web", "port": {"name": "http"}}]
+    annotations = {
+        name.removeprefix("nginx.ingress.kubernetes.io/"): value
+        for name, value in ingress["metadata"]["annotations"].items()
+    }
+    assert annotations["proxy-request-buffering"] == "on"
+    assert annotations["proxy-buffering"] == "on"
+    # The app's own limit: a body the ingress lets through, the app accepts.
+    body_limit = Settings.model_fields["max_content_length"].default
+    assert annotations["proxy-body-size"] == f"{body_limit // 1024 // 1024}m"
+    assert config(rendered)["TRUSTED_PROXIES"] == "1"
+
+
 # ------------------------------------------------------------------ worker, beat, migrate
 
 

@@ -13,6 +13,7 @@ from flask_smorest import Blueprint, abort
 from app.auth.models import User
 from app.auth.service import InvalidToken, user_for_access_token
 from app.core.errors import problem
+from app.core.rate_limits import WRITE_METHODS, per_user_writes
 
 SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"oauth2": []}]
 SECURITY_SCHEMES = {
@@ -57,9 +58,16 @@ def current_family() -> str:
 
 
 def login_required(blp: Blueprint, *, admin: bool = False) -> Callable[[View], View]:
-    """Require a valid access token (and the admin role), and say so in the OpenAPI document."""
+    """Require a valid access token (and the admin role), and say so in the OpenAPI document.
+
+    A write (a MethodView's post, put, patch or delete) also counts against its user's
+    RATELIMIT_WRITES, checked once the token has said who the user is.
+    """
 
     def decorate(view: View) -> View:
+        if view.__name__ in WRITE_METHODS:
+            view = per_user_writes(blp)(view)
+
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
             verify_jwt_in_request()

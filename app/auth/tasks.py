@@ -25,6 +25,7 @@ from app.auth.models import (
 )
 from app.core.extensions import db, utcnow
 from app.core.mail import send_mail
+from app.core.rate_limits import mail_cap_allows
 from app.core.settings import current_settings
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,15 @@ def deliver(task: Task[Any, Any], message: EmailMessage, what: str) -> None:
         countdown = retry_countdown(task.request.retries)
         log.warning("%s failed (%s); retrying in %ss", what, error, countdown)
         raise task.retry(exc=error, countdown=countdown) from error
+
+
+def within_mail_cap(task: Task[Any, Any], user: User) -> bool:
+    """Whether this mail may go: mails that anyone can ask for are capped per address and hour
+    (MAIL_PER_ADDRESS_PER_HOUR). A retry of a mail that was counted is not counted again.
+
+    Past the cap the task ends quietly: the request that queued it answered like any other.
+    """
+    return task.request.retries > 0 or mail_cap_allows(user.email, f"user {user.id}")
 
 
 def issue_email_token(user: User, purpose: EmailTokenPurpose, key: str) -> str | None:
@@ -113,7 +123,7 @@ def send_welcome_email(self: Task[Any, Any], user_id: int) -> bool:
     The welcome carries the link that verifies the address, so a sign-up makes one mail.
     """
     user = db.session.get(User, user_id)
-    if user is None or user.welcomed_at is not None:
+    if user is None or user.welcomed_at is not None or not within_mail_cap(self, user):
         return False
     # A retry issues a fresh token, voiding this one: only the mail that leaves matters.
     key = str(uuid.uuid4())
@@ -138,7 +148,7 @@ def send_password_reset(self: Task[Any, Any], email: str, request_key: str) -> b
     nothing it could be timed by.
     """
     user = db.session.scalar(select(User).where(User.email == email, User.is_active.is_(True)))
-    if user is None:
+    if user is None or not within_mail_cap(self, user):
         return False
     return mail_link(
         self, user, EmailTokenPurpose.PASSWORD_RESET, request_key, emails.password_reset
@@ -153,7 +163,7 @@ def send_signup_attempt_notice(self: Task[Any, Any], email: str) -> bool:
     It issues nothing, so a redelivered task at worst repeats a harmless notice.
     """
     user = db.session.scalar(select(User).where(User.email == email, User.is_active.is_(True)))
-    if user is None:
+    if user is None or not within_mail_cap(self, user):
         return False
     deliver(self, emails.signup_attempt(user), f"sign-up attempt notice to user {user.id}")
     log.info("sign-up attempt notice sent to user %s", user.id)
@@ -165,6 +175,8 @@ def send_email_verification(self: Task[Any, Any], user_id: int, request_key: str
     """Mail a new link that verifies the account's address, unless it is verified already."""
     user = db.session.get(User, user_id)
     if user is None or not user.is_active or user.email_verified_at is not None:
+        return False
+    if not within_mail_cap(self, user):
         return False
     return mail_link(
         self, user, EmailTokenPurpose.EMAIL_VERIFICATION, request_key, emails.email_verification

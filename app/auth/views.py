@@ -30,9 +30,8 @@ from app.auth.schemas import (
     UserSchema,
 )
 from app.core.errors import problem
-from app.core.extensions import limiter
 from app.core.pagination import Page, PageArgsSchema, link_header, paginate
-from app.core.settings import current_settings
+from app.core.rate_limits import auth_limit, per_client, per_user
 
 auth_blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign-up and tokens")
 users_blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Accounts")
@@ -50,24 +49,9 @@ SIGNUP_ACCEPTED_DOC = (
 INVALID_LINK_DOC = "Malformed JSON, or a token that is wrong, expired or used (one answer for all)"
 
 
-def auth_rate_limit() -> str:
-    return current_settings().ratelimit_auth
-
-
-def rate_limits_off() -> bool:
-    return not current_settings().ratelimit_enabled
-
-
-def rate_limited(view: View) -> View:
-    """Limited per client IP by RATELIMIT_AUTH, as the document says."""
-    # The limit is looked up per request, so apps with different settings can coexist.
-    limited = limiter.limit(auth_rate_limit, exempt_when=rate_limits_off)
-    return cast(View, limited(auth_blp.alt_response(429, response="TOO_MANY_REQUESTS")(view)))
-
-
 def credential_endpoint(view: View) -> View:
-    """Public (no token needed) and rate-limited per client IP."""
-    return rate_limited(cast(View, auth_blp.doc(security=[])(view)))
+    """Public (no token needed) and rate-limited per client IP by RATELIMIT_AUTH."""
+    return per_client(auth_blp, auth_limit)(cast(View, auth_blp.doc(security=[])(view)))
 
 
 def oauth_error(error: str, description: str) -> Response:
@@ -175,8 +159,8 @@ class VerifyEmail(MethodView):
 
 @auth_blp.route("/verify-email/resend")
 class ResendVerification(MethodView):
-    @rate_limited
     @login_required(auth_blp)
+    @per_user(auth_blp, auth_limit)
     @auth_blp.response(202, AcceptedSchema)
     @auth_blp.alt_response(409, response="CONFLICT", description="Verified already")
     def post(self) -> dict[str, str]:

@@ -24,6 +24,7 @@ from app.books.tasks import export_books
 from app.core.conditional import conditional
 from app.core.idempotency import idempotent
 from app.core.pagination import Page, link_header, paginate
+from app.core.rate_limits import jobs_limit, per_user
 from app.jobs.models import Job
 from app.jobs.schemas import JobSchema
 from app.jobs.service import start_job
@@ -95,6 +96,7 @@ class BookItem(MethodView):
 @blp.route("/exports")
 class Exports(MethodView):
     @login_required(blp)
+    @per_user(blp, jobs_limit)  # each call starts a job: RATELIMIT_JOBS
     @idempotent(blp)
     @blp.arguments(ExportRequestSchema, required=False)  # no body: the default format
     @blp.response(202, JobSchema, headers=TASK_LOCATION)

@@ -220,7 +220,25 @@ class Settings(BaseSettings):
     ratelimit_auth: str = Field(
         default="10 per minute",
         description="Limit per client IP on login, token, signup, refresh, password reset "
-        "and email verification, such as '10 per minute' or '5/minute;100/day'.",
+        "and email verification (per user on its resend), such as '10 per minute' or "
+        "'5/minute;100/day'.",
+    )
+    ratelimit_writes: str = Field(
+        default="60 per minute",
+        description="Limit per user on all of their authenticated writes together (POST, "
+        "PUT, PATCH, DELETE).",
+    )
+    ratelimit_jobs: str = Field(
+        default="5 per minute;50 per day",
+        description="Limit per user on each operation that starts a background job (such as "
+        "POST /api/v1/books/exports), on top of RATELIMIT_WRITES.",
+    )
+    mail_per_address_per_hour: int = Field(
+        default=5,
+        ge=1,
+        description="Mails to any one address per hour (sign-up notices, password resets, "
+        "verification links), whoever asks; further requests are answered alike and send "
+        "nothing. Counted in RATELIMIT_STORAGE_URI.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", description="Minimum level of log events."
@@ -395,7 +413,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} is not a file")
         return value
 
-    @field_validator("ratelimit_auth")
+    @field_validator("ratelimit_auth", "ratelimit_writes", "ratelimit_jobs")
     @classmethod
     def _parsable_limit(cls, value: str) -> str:
         # Flask-Limiter would log a bad limit per request and apply none: refuse it here.

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app import create_app
 from app.core.extensions import limiter
-from tests.conftest import make_settings, redis_namespace
+from tests.conftest import SignUp
 
 CREDENTIAL_ENDPOINTS = {
     "/api/v1/auth/login": {"json": {"email": "a@example.com", "password": "wrong password"}},
@@ -22,33 +19,8 @@ CREDENTIAL_ENDPOINTS = {
     "/api/v1/auth/password-reset": {"json": {"email": "a@example.com"}},
     "/api/v1/auth/password-reset/confirm": {"json": {"token": "x", "password": "long enough"}},
     "/api/v1/auth/verify-email": {"json": {"token": "x"}},
-    "/api/v1/auth/verify-email/resend": {},
 }
-
-
-@pytest.fixture
-def limited_app(database_url: str) -> Iterator[Flask]:
-    """Limits on, counted in memory:// or, given TEST_REDIS_URL, under a Redis key prefix of
-    this test's own."""
-    with contextlib.ExitStack() as cleanup:
-        storage = {"ratelimit_storage_uri": "memory://"}
-        if os.environ.get("TEST_REDIS_URL"):
-            namespace = cleanup.enter_context(redis_namespace(os.environ["TEST_REDIS_URL"]))
-            storage = {
-                "ratelimit_storage_uri": namespace.url,
-                "redis_key_prefix": namespace.key_prefix,
-            }
-        app = create_app(
-            make_settings(
-                database_url=database_url,
-                ratelimit_enabled=True,
-                ratelimit_auth="3/minute",
-                **storage,
-            )
-        )
-        limiter.reset()
-        yield app
-        limiter.reset()
+RESEND = "/api/v1/auth/verify-email/resend"
 
 
 @pytest.mark.parametrize("path", CREDENTIAL_ENDPOINTS)
@@ -61,6 +33,18 @@ def test_the_fourth_attempt_in_a_minute_is_refused(limited_app: Flask, path: str
     assert refused.content_type == "application/problem+json"
     assert 0 < int(refused.headers["Retry-After"]) <= 60
     assert refused.get_json()["status"] == 429
+
+
+def test_verification_resend_is_limited_per_user(limited_app: Flask, sign_up: SignUp) -> None:
+    eager, other = sign_up(), sign_up()
+    client = limited_app.test_client()
+    assert [client.post(RESEND, headers=eager.headers).status_code for _ in range(4)] == [
+        202,
+        202,
+        202,
+        429,
+    ]
+    assert client.post(RESEND, headers=other.headers).status_code == 202
 
 
 def test_limits_are_per_client_ip(limited_app: Flask) -> None:
@@ -80,7 +64,7 @@ def test_disabled_limits_never_refuse(client: FlaskClient) -> None:
 
 def test_the_429_is_documented(client: FlaskClient) -> None:
     paths = client.get("/openapi.json").get_json()["paths"]
-    for path in CREDENTIAL_ENDPOINTS:
+    for path in [*CREDENTIAL_ENDPOINTS, RESEND]:
         assert "429" in paths[path]["post"]["responses"], path
 
 
