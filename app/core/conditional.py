@@ -60,9 +60,14 @@ def etag_header(item: Versioned) -> dict[str, str]:
     return {"ETag": quote_etag(etag_of(item))}
 
 
+# Room for a list of ETags; a longer header is no ETag this server gave out.
+ETAG_LIST_LENGTH = 1024
+
+
 class IfMatchHeaders(ma.Schema):
     if_match = ma.fields.String(
         data_key="If-Match",
+        validate=ma.validate.Length(max=ETAG_LIST_LENGTH),
         metadata={
             "description": "The ETag you read: the change happens only if it is still the "
             "current one (else 412). `*`: any version."
@@ -73,6 +78,7 @@ class IfMatchHeaders(ma.Schema):
 class IfNoneMatchHeaders(ma.Schema):
     if_none_match = ma.fields.String(
         data_key="If-None-Match",
+        validate=ma.validate.Length(max=ETAG_LIST_LENGTH),
         metadata={"description": "The ETag you have: 304 without a body if it is still current"},
     )
 
