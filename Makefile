@@ -29,7 +29,9 @@ $(CURDIR)/$(TOOLS)/bin/uv:
 	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
 
 .venv/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen
+	@# Development includes the observability extra (OpenTelemetry, Sentry), so the suite
+	@# tests traces and error reports; a plain `uv sync` and the image leave it out.
+	$(UV) sync --frozen --extra observability
 	@# The project's own code too, as the image does. A file edited later is compiled in memory
 	@# at each start, as before; a stale .pyc is never used.
 	$(RUN) python -m compileall -q app migrations gunicorn.conf.py
