@@ -53,7 +53,7 @@ sys.meta_path.insert(0, NotInstalled())
 def run_python(code: str, **variables: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - our own commands, no shell
         [sys.executable, "-c", code],
-        env=environment(**variables),
+        env={**environment(), **variables},
         capture_output=True,
         text=True,
         timeout=ONE_OFF_TIMEOUT,
