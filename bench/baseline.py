@@ -5,8 +5,9 @@ and PyJWT.
 It checks the token once and looks its user and sign-in up in one query, reads and writes
 books as ORM objects in one session per request, and answers with the same JSON as the
 template. It has none of the template's layers: no flask-smorest or marshmallow, no rate
-limiter, request ids or access log, and just enough input checking for the benchmark. What the template spends above this is the price of those layers. Run by
-bench/run.py as ``gunicorn bench.baseline:app`` with the template's worker settings.
+limiter, request ids or access log, and just enough input checking for the benchmark. What
+the template spends above this is the price of those layers. Run by bench/run.py as
+``gunicorn baseline:app`` (from bench/) with the template's worker settings.
 """
 
 from __future__ import annotations
