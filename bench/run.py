@@ -211,6 +211,7 @@ class Server:
     log_path: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    ready_path: str = "/livez"
 
     def start(self) -> float:
         """Start; return the seconds until /livez answers 200."""
@@ -224,11 +225,13 @@ class Server:
             if self.process.poll() is not None:
                 raise SystemExit(f"{self.name} exited ({self.process.returncode}): {self.log_path}")
             with contextlib.suppress(OSError, http.client.HTTPException):
-                if call(self.port, "GET", "/livez")[0] == 200:
+                if call(self.port, "GET", self.ready_path)[0] == 200:
                     return time.perf_counter() - started
             time.sleep(0.005)
         self.stop()
-        raise SystemExit(f"{self.name} did not answer /livez within 60 s: {self.log_path}")
+        raise SystemExit(
+            f"{self.name} did not answer {self.ready_path} within 60 s: {self.log_path}"
+        )
 
     def stop(self) -> None:
         if self.process is None:
