@@ -6,6 +6,7 @@ UV_VERSION := 0.13.9
 TOOLS := .tools
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/$(TOOLS)/bin/uv)
 RUN := $(UV) run --frozen --no-sync
+BENCH_VENV := .venv-bench
 export UV_PYTHON_DOWNLOADS := never
 # Compile the dependencies' bytecode at install: where PYTHONDONTWRITEBYTECODE is set (many CI
 # runners) every start would otherwise compile them from source again, about 3x slower.
@@ -92,8 +93,11 @@ bench: .venv/.synced ## load benchmark: the template against a bare Flask baseli
 	  else \
 	    echo "wrk is missing: sudo apt-get install wrk" >&2; exit 1; \
 	  fi; }
+	@# The servers run from the default install, as the image has it: no dev tools, no
+	@# observability extra (redis-py would load OpenTelemetry's SDK in every process).
+	UV_PROJECT_ENVIRONMENT=$(BENCH_VENV) $(UV) sync --frozen --no-dev --quiet
 	BENCH_PG_URL=$${BENCH_PG_URL:-$(PG_URL)} BENCH_REDIS_URL=$${BENCH_REDIS_URL:-$(REDIS_URL)} \
-	  $(RUN) python bench/run.py $(BENCH_ARGS)
+	  $(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
 bench-smoke: ## one short round of the benchmark: fails on errors, never on numbers
 	$(MAKE) --no-print-directory bench BENCH_ARGS="--smoke"
