@@ -39,7 +39,7 @@ RUN --mount=type=secret,id=extra_ca \
     if [ -s /run/secrets/extra_ca ]; then export SSL_CERT_FILE=/run/secrets/extra_ca; fi \
     && python3 -m venv --without-pip /opt/venv \
     && /opt/uv/bin/uv sync --frozen --no-dev --no-install-project --no-cache \
-        $(for extra in ${EXTRAS}; do printf -- '--extra %s ' "$extra"; done)
+        ${EXTRAS:+--extra "$EXTRAS"}
 
 
 FROM ${BASE_IMAGE}

@@ -6,11 +6,7 @@ local counter = 0
 local first = 0
 
 function init(args)
-  wrk.method = "POST"
-  wrk.headers["Authorization"] = "Bearer " .. args[1]
-  wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Accept"] = "application/json"
-  first = tonumber(args[2])
+  first = common.post_init(args)
 end
 
 function request()
