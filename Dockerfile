@@ -27,6 +27,10 @@ RUN --mount=type=secret,id=extra_ca \
     && python3 -m venv /opt/uv \
     && /opt/uv/bin/pip install --no-cache-dir "uv==${UV_VERSION}"
 
+# EXTRAS=observability adds OpenTelemetry and Sentry, for an image that traces or reports
+# errors (OTEL_EXPORTER_OTLP_ENDPOINT, SENTRY_DSN); without it, setting either refuses to start.
+ARG EXTRAS=""
+
 WORKDIR /src
 COPY pyproject.toml uv.lock ./
 # The virtualenv is made with the base image's own python3 (/usr/local/bin on the official
@@ -34,7 +38,8 @@ COPY pyproject.toml uv.lock ./
 RUN --mount=type=secret,id=extra_ca \
     if [ -s /run/secrets/extra_ca ]; then export SSL_CERT_FILE=/run/secrets/extra_ca; fi \
     && python3 -m venv --without-pip /opt/venv \
-    && /opt/uv/bin/uv sync --frozen --no-dev --no-install-project --no-cache
+    && /opt/uv/bin/uv sync --frozen --no-dev --no-install-project --no-cache \
+        ${EXTRAS:+--extra "$EXTRAS"}
 
 
 FROM ${BASE_IMAGE}

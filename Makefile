@@ -6,6 +6,7 @@ UV_VERSION := 0.13.9
 TOOLS := .tools
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/$(TOOLS)/bin/uv)
 RUN := $(UV) run --frozen --no-sync
+BENCH_VENV := .venv-bench
 export UV_PYTHON_DOWNLOADS := never
 # Compile the dependencies' bytecode at install: where PYTHONDONTWRITEBYTECODE is set (many CI
 # runners) every start would otherwise compile them from source again, about 3x slower.
@@ -40,7 +41,9 @@ $(NODE_TOOLS): package.json package-lock.json
 	@touch $@
 
 .venv/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen
+	@# Development includes the observability extra (OpenTelemetry, Sentry), so the suite
+	@# tests traces and error reports; a plain `uv sync` and the image leave it out.
+	$(UV) sync --frozen --extra observability
 	@# The project's own code too, as the image does. A file edited later is compiled in memory
 	@# at each start, as before; a stale .pyc is never used.
 	$(RUN) python -m compileall -q app migrations gunicorn.conf.py
@@ -108,8 +111,11 @@ bench: .venv/.synced ## load benchmark: the template against a bare Flask baseli
 	  else \
 	    echo "wrk is missing: sudo apt-get install wrk" >&2; exit 1; \
 	  fi; }
+	@# The servers run from the default install, as the image has it: no dev tools, no
+	@# observability extra (redis-py would load OpenTelemetry's SDK in every process).
+	UV_PROJECT_ENVIRONMENT=$(BENCH_VENV) $(UV) sync --frozen --no-dev --quiet
 	BENCH_PG_URL=$${BENCH_PG_URL:-$(PG_URL)} BENCH_REDIS_URL=$${BENCH_REDIS_URL:-$(REDIS_URL)} \
-	  $(RUN) python bench/run.py $(BENCH_ARGS)
+	  $(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
 bench-smoke: ## one short round of the benchmark: fails on errors, never on numbers
 	$(MAKE) --no-print-directory bench BENCH_ARGS="--smoke"

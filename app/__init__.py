@@ -22,7 +22,7 @@ from app.core.background import celery_init_app
 from app.core.database import watch_for_outages
 from app.core.edge import init_edge
 from app.core.errors import init_request_checks
-from app.core.extensions import SQLITE_BEGIN, api, db, jwt, limiter
+from app.core.extensions import SQLITE_BEGIN, api, db, limiter
 from app.core.json_provider import OrjsonProvider
 from app.core.logging import configure_logging, init_request_logging
 from app.core.openapi import RATE_LIMIT_HEADERS, REQUEST_ID
@@ -76,8 +76,7 @@ def create_app(settings: Settings | None = None, *, migrations: bool = True) -> 
         prepare_engine(db.engine)
         watch_for_outages(db.engine)
     api.init_app(app)
-    jwt.init_app(app)
-    init_token_checks(app, jwt)
+    init_token_checks(app)
     limiter.init_app(app)
     app.extensions["mail_cap"] = MailCap(settings, rate_limit_storage_options(settings))
     celery_init_app(app, settings)
@@ -111,13 +110,6 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(settings),
         "MAX_CONTENT_LENGTH": settings.max_content_length,
         "JWT_SECRET_KEY": secret(settings.jwt_secret_key),
-        "JWT_ALGORITHM": settings.jwt_algorithm,
-        "JWT_DECODE_ALGORITHMS": [settings.jwt_algorithm],
-        "JWT_ACCESS_TOKEN_EXPIRES": settings.access_token_lifetime,
-        "JWT_REFRESH_TOKEN_EXPIRES": settings.refresh_token_lifetime,
-        "JWT_TOKEN_LOCATION": ["headers"],
-        # Tokens travel in the Authorization header only, so they need no CSRF claim.
-        "JWT_COOKIE_CSRF_PROTECT": False,
         "RATELIMIT_STORAGE_URI": settings.ratelimit_storage_uri,
         "RATELIMIT_STORAGE_OPTIONS": rate_limit_storage_options(settings),
         "RATELIMIT_HEADERS_ENABLED": True,

@@ -14,4 +14,13 @@ function common.report(summary, latency)
   ))
 end
 
+-- A POST of JSON with a bearer token (args[1]); returns the first number to count from (args[2]).
+function common.post_init(args, thread_index)
+  wrk.method = "POST"
+  wrk.headers["Authorization"] = "Bearer " .. args[1]
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Accept"] = "application/json"
+  return tonumber(args[2]) + (thread_index or 0) * 1000000
+end
+
 return common

@@ -14,11 +14,7 @@ local counter = 0
 local first = 0
 
 function init(args)
-  wrk.method = "POST"
-  wrk.headers["Authorization"] = "Bearer " .. args[1]
-  wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Accept"] = "application/json"
-  first = tonumber(args[2]) + (thread_index or 0) * 1000000
+  first = common.post_init(args, thread_index)
 end
 
 local function isbn13(number)

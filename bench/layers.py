@@ -31,7 +31,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 # A sample goes to the first layer with a pattern in the file name of the code it stopped.
 LAYERS: dict[str, tuple[str, ...]] = {
-    "token check (flask-jwt-extended, PyJWT)": ("/flask_jwt_extended/", "/jwt/"),
+    "token check (PyJWT)": ("/jwt/", "/app/auth/tokens", "/app/auth/access"),
     "rate limits (Flask-Limiter, limits, redis)": ("/flask_limiter/", "/limits/", "/redis/"),
     "input and output (smorest, webargs, marshmallow, compiled dump, JSON)": (
         "/flask_smorest/",

@@ -51,9 +51,12 @@ PASSWORD = "correct horse battery staple"
 READER, WRITER = "bench-reader@example.com", "bench-writer@example.com"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-# Targets from the performance issue. The FastAPI peer is not run here (it is not on PyPI);
-# bench/README.md gives a run of all three side by side, and how to repeat it.
-TARGETS = {"rps_ratio": 0.8, "cpu_ratio": 1.25, "ready_ratio": 1.2, "pss_mib": 60.0}
+# Targets from the performance issues: req/s against the ORM baseline, per endpoint, and memory.
+# CPU per request and start-to-ready against bare are reported as information (their old
+# targets, 1.25x and 1.2x, are retired). The FastAPI peer is not run here (it is not on PyPI):
+# bench/three_way.py runs all three in the same rounds.
+RPS_TARGETS = {"list": 0.75, "item": 0.8, "create": 1.0}
+PSS_TARGET_MIB = 60.0
 
 
 def say(message: str) -> None:
@@ -208,6 +211,7 @@ class Server:
     log_path: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    ready_path: str = "/livez"
 
     def start(self) -> float:
         """Start; return the seconds until /livez answers 200."""
@@ -221,11 +225,13 @@ class Server:
             if self.process.poll() is not None:
                 raise SystemExit(f"{self.name} exited ({self.process.returncode}): {self.log_path}")
             with contextlib.suppress(OSError, http.client.HTTPException):
-                if call(self.port, "GET", "/livez")[0] == 200:
+                if call(self.port, "GET", self.ready_path)[0] == 200:
                     return time.perf_counter() - started
             time.sleep(0.005)
         self.stop()
-        raise SystemExit(f"{self.name} did not answer /livez within 60 s: {self.log_path}")
+        raise SystemExit(
+            f"{self.name} did not answer {self.ready_path} within 60 s: {self.log_path}"
+        )
 
     def stop(self) -> None:
         if self.process is None:
@@ -473,7 +479,7 @@ def report(results: dict) -> str:
         f"connections, medians of {options['rounds']} interleaved rounds of "
         f"{options['duration']:g} s; load average {' -> '.join(results['load_average'])}",
         "",
-        "| endpoint | server | req/s | p50 ms | p99 ms | CPU ms/req | req/s vs bare "
+        "| endpoint | server | req/s | p50 ms | p99 ms | CPU ms/req | req/s vs bare (ORM) "
         "| CPU vs bare |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
@@ -488,10 +494,8 @@ def report(results: dict) -> str:
             rps_ratio, cpu_ratio = row["rps"] / bare["rps"], row["cpu_ms"] / bare["cpu_ms"]
             ratios = "|"
             if name != "bare":
-                ratios = (
-                    f"{rps_ratio:.2f}x {mark(rps_ratio >= TARGETS['rps_ratio'])} | "
-                    f"{cpu_ratio:.2f}x {mark(cpu_ratio <= TARGETS['cpu_ratio'])}"
-                )
+                target = RPS_TARGETS.get(endpoint, 0.0)
+                ratios = f"{rps_ratio:.2f}x {mark(rps_ratio >= target)} | {cpu_ratio:.2f}x"
             lines.append(
                 f"| {endpoint} | {name} | {row['rps']:.0f} | {row['p50_ms']:.1f} | "
                 f"{row['p99_ms']:.1f} | {row['cpu_ms']:.2f} | {ratios} |"
@@ -509,17 +513,17 @@ def report(results: dict) -> str:
         worst_rss = max(rss for rss, _ in memory["workers"])
         worst_pss = max(pss for _, pss in memory["workers"])
         lines.append(
-            f"| {name} | {median(times):.3f} s ({min(times):.3f} s) | {ratio:.2f}x "
-            f"{mark(ratio <= TARGETS['ready_ratio']) if name != 'bare' else ''} | "
+            f"| {name} | {median(times):.3f} s ({min(times):.3f} s) | {ratio:.2f}x | "
             f"{memory['master'][0]:.0f} / {memory['master'][1]:.0f} | {worst_rss:.0f} / "
-            f"{worst_pss:.0f} {mark(worst_pss <= TARGETS['pss_mib'])} |"
+            f"{worst_pss:.0f} {mark(worst_pss <= PSS_TARGET_MIB)} |"
         )
     lines += layer_table(results["layers"])
     lines += [
         "",
-        f"Targets (met: ok): req/s >= {TARGETS['rps_ratio']}x bare, CPU/request <= "
-        f"{TARGETS['cpu_ratio']}x bare, start-to-ready <= {TARGETS['ready_ratio']}x bare, PSS "
-        f"per worker <= {TARGETS['pss_mib']:.0f} MiB. Same answers: {results['same_answers']}",
+        "Targets (met: ok): req/s vs the ORM baseline (bare) >= "
+        + ", ".join(f"{name} {ratio}x" for name, ratio in RPS_TARGETS.items())
+        + f"; PSS per worker <= {PSS_TARGET_MIB:.0f} MiB. CPU/request and start-to-ready vs bare"
+        f" are information (no target). Same answers: {results['same_answers']}",
     ]
     return "\n".join(lines)
 

@@ -11,18 +11,19 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import psycopg
 import pytest
 from flask import Flask
-from flask_jwt_extended import create_access_token, create_refresh_token
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from app import create_app
+from app.auth.tokens import issue
 from app.core.database import is_lock_conflict
 from app.core.extensions import db
 from tests.conftest import PASSWORD, free_port, make_settings, throwaway_database
@@ -50,8 +51,8 @@ def tokens(app: Flask) -> dict[str, str]:
     claims = {"role": "reader", "fam": "family-of-a-test"}
     with app.app_context():
         return {
-            "access": create_access_token("1", additional_claims=claims),
-            "refresh": create_refresh_token("1", additional_claims={**claims, "jti": "r-1"}),
+            "access": issue("1", "access", claims, timedelta(minutes=15)),
+            "refresh": issue("1", "refresh", {**claims, "jti": "r-1"}, timedelta(days=1)),
         }
 
 

@@ -6,12 +6,13 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import Flask, Response
-from flask_jwt_extended import JWTManager, get_current_user, get_jwt, verify_jwt_in_request
+from flask import Flask, Response, g, request
 from flask_smorest import Blueprint, abort
 
 from app.auth.models import User
-from app.auth.service import InvalidToken, user_for_access_token
+from app.auth.service import user_for_access_token
+from app.auth.tokens import InvalidToken, verify
+from app.core.caller import record_caller
 from app.core.errors import problem
 from app.core.rate_limits import WRITE_METHODS, per_user_writes
 
@@ -32,29 +33,37 @@ def token_problem(detail: str) -> Response:
     return problem(401, detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
-def init_token_checks(app: Flask, jwt: JWTManager) -> None:
-    """Every token failure answers 401 problem+json (never flask-jwt-extended's 422)."""
-    jwt.user_lookup_loader(lambda _header, claims: user_for_access_token(claims))
-    reasons = {
-        jwt.unauthorized_loader: "No access token: send Authorization: Bearer <token>.",
-        jwt.invalid_token_loader: "The token is malformed or its signature is invalid.",
-        jwt.expired_token_loader: "The token has expired.",
-        jwt.revoked_token_loader: "The token has been revoked.",
-        jwt.user_lookup_error_loader: "The token has been revoked or its account is inactive.",
-        jwt.token_verification_failed_loader: "The token was rejected.",
-        jwt.needs_fresh_token_loader: "A fresh sign-in is required.",
-    }
-    for register, detail in reasons.items():
-        register(functools.partial(lambda detail, *_args: token_problem(detail), detail))
+def init_token_checks(app: Flask) -> None:
+    """Every token failure answers 401 problem+json with the RFC 6750 challenge."""
     app.register_error_handler(InvalidToken, lambda error: token_problem(str(error)))
 
 
+def authenticate() -> User:
+    """Verify the request's bearer token (once: the signature, the times, the type) and load
+    its user in one query that also checks the sign-in has not been revoked."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("No access token: send Authorization: Bearer <token>.")
+    claims = verify(token.strip(), "access")
+    user = user_for_access_token(claims)
+    if user is None:
+        raise InvalidToken("The token has been revoked or its account is inactive.")
+    g.access_claims, g.current_user = claims, user
+    record_caller(user.id)
+    return user
+
+
 def current_user() -> User:
-    return cast(User, get_current_user())
+    return cast(User, g.current_user)
+
+
+def access_claims() -> dict[str, Any]:
+    """The verified claims of the request's access token."""
+    return cast(dict[str, Any], g.access_claims)
 
 
 def current_family() -> str:
-    return cast(str, get_jwt()["fam"])
+    return cast(str, access_claims()["fam"])
 
 
 def login_required(blp: Blueprint, *, admin: bool = False) -> Callable[[View], View]:
@@ -70,8 +79,8 @@ def login_required(blp: Blueprint, *, admin: bool = False) -> Callable[[View], V
 
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            verify_jwt_in_request()
-            if admin and not current_user().is_admin:
+            user = authenticate()
+            if admin and not user.is_admin:
                 abort(403, message="This operation is for administrators.")
             return view(*args, **kwargs)
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from flask_smorest import abort
 from sqlalchemy import Select, bindparam, exists, select, update
 from sqlalchemy.exc import IntegrityError
@@ -38,6 +37,7 @@ from app.auth.tasks import (
     send_signup_attempt_notice,
     send_welcome_email,
 )
+from app.auth.tokens import InvalidToken, issue, verify
 from app.core.background import enqueue_after_commit
 from app.core.extensions import db, utcnow
 from app.core.settings import current_settings
@@ -51,10 +51,6 @@ PASSWORD_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism
 # not pay the full cost each time. Any other environment upgrades such a hash at the next
 # login (see _rehash_if_outdated).
 TEST_PASSWORD_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-
-
-class InvalidToken(Exception):  # noqa: N818 - reads as the condition it reports
-    """A token that parsed but must not be honoured (spent, revoked, wrong type)."""
 
 
 @dataclass(frozen=True)
@@ -274,13 +270,9 @@ def _issue_pair(user: User, family: TokenFamily, auth_time: int) -> TokenPair:
     db.session.add(RefreshToken(jti=refresh_jti, family=family))
     claims = {"role": user.role.value, "fam": family.id, "auth_time": auth_time}
     return TokenPair(
-        access_token=create_access_token(
-            str(user.id), additional_claims=claims, expires_delta=access_lifetime
-        ),
-        refresh_token=create_refresh_token(
-            str(user.id),
-            additional_claims={**claims, "jti": refresh_jti},
-            expires_delta=refresh_lifetime,
+        access_token=issue(str(user.id), "access", claims, access_lifetime),
+        refresh_token=issue(
+            str(user.id), "refresh", {**claims, "jti": refresh_jti}, refresh_lifetime
         ),
         expires_in=int(access_lifetime.total_seconds()),
     )
@@ -314,9 +306,7 @@ def rotate(refresh_token: str) -> TokenPair:
     first, it also takes SQLite's write lock before any read, so a racing copy waits for the
     lock (busy_timeout) instead of failing on a stale snapshot.
     """
-    claims = decode_token(refresh_token)
-    if claims.get("type") != "refresh":
-        raise InvalidToken("an access token was presented as a refresh token")
+    claims = verify(refresh_token, "refresh")
     # Tokens issued before sign-ins had an auth_time are dated from their own issue.
     auth_time = int(claims.get("auth_time", claims["iat"]))
     session_age = utcnow().timestamp() - auth_time

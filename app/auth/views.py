@@ -7,11 +7,10 @@ from typing import Any, TypeVar, cast
 
 from flask import Response, jsonify
 from flask.views import MethodView
-from flask_jwt_extended import get_jwt
 from flask_smorest import Blueprint
 
 from app.auth import service
-from app.auth.access import current_family, current_user, login_required
+from app.auth.access import access_claims, current_family, current_user, login_required
 from app.auth.models import User
 from app.auth.schemas import (
     AcceptedSchema,
@@ -175,7 +174,7 @@ class Logout(MethodView):
     @auth_blp.response(204)
     def post(self) -> None:
         """Revoke this access token and every refresh token of its sign-in."""
-        service.log_out(get_jwt())
+        service.log_out(access_claims())
 
 
 @users_blp.route("/me")

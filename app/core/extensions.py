@@ -3,7 +3,6 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_sqlalchemy import SQLAlchemy
@@ -84,5 +83,4 @@ READ_ONLY_ON_SQLITE = {SQLITE_BEGIN: "DEFERRED"}
 
 
 api = ProblemApi()
-jwt = JWTManager()
 limiter = Limiter(key_func=get_remote_address)

@@ -35,13 +35,13 @@ from typing import Any, TypeVar, cast
 import marshmallow as ma
 from celery import shared_task
 from flask import Response, after_this_request, g, request
-from flask_jwt_extended import get_current_user
 from flask_smorest import Blueprint, abort
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint, delete, select
 from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.caller import caller_id
 from app.core.database import is_lock_conflict
 from app.core.extensions import Base, UTCDateTime, db, utcnow
 from app.core.settings import current_settings
@@ -151,7 +151,7 @@ def claim(key: str) -> Response | None:
     """Take ``key`` for this request (None: run the view), or the answer an earlier request
     with it earns this one (a replay, 409 or 422)."""
     user_id, operation, now = (
-        get_current_user().id,
+        caller_id(),
         f"{request.endpoint}:{request.method}",
         utcnow(),
     )

@@ -14,13 +14,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from flask import current_app
-from flask_jwt_extended import get_jwt_identity
 from flask_smorest import Blueprint
 from limits import RateLimitItem, RateLimitItemPerHour
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
+from app.core.caller import caller_id
 from app.core.extensions import limiter
 from app.core.settings import Settings, current_settings
 
@@ -40,7 +40,7 @@ def limits_off() -> bool:
 
 def user_key() -> str:
     """The signed-in user: only for limits checked after the token is verified."""
-    return f"user:{get_jwt_identity()}"
+    return f"user:{caller_id()}"
 
 
 def auth_limit() -> str:

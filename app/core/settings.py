@@ -6,6 +6,7 @@ tests can run apps with different settings side by side.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import math
 import os
@@ -101,6 +102,32 @@ def git_commit(root: Path = PROJECT_ROOT) -> str | None:
 
 def default_sqlite_url() -> str:
     return f"sqlite:///{PROJECT_ROOT / 'instance' / f'{project.SLUG}.db'}"
+
+
+# What each optional feature imports; all come with the `observability` extra.
+OBSERVABILITY_MODULES = {
+    "otel_exporter_otlp_endpoint": (
+        "opentelemetry.sdk",
+        "opentelemetry.exporter.otlp.proto.http",
+        "opentelemetry.instrumentation.flask",
+        "opentelemetry.instrumentation.sqlalchemy",
+        "opentelemetry.instrumentation.celery",
+    ),
+    "sentry_dsn": ("sentry_sdk",),
+}
+OBSERVABILITY_MISSING = (
+    "is set, but this install leaves out the optional 'observability' extra (OpenTelemetry and "
+    "Sentry): install it with `uv sync --extra observability`, or build the image with "
+    "`--build-arg EXTRAS=observability`; or unset the variable"
+)
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported; its parent packages are imported to find it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 class Settings(BaseSettings):
@@ -363,6 +390,15 @@ class Settings(BaseSettings):
         description="Sentry (or compatible) DSN that receives unhandled errors of requests "
         "and tasks, scrubbed of credentials. Unset: no error reporting.",
     )
+
+    @field_validator("otel_exporter_otlp_endpoint", "sentry_dsn")
+    @classmethod
+    def _observability_installed(cls, value: object, info: ValidationInfo) -> object:
+        """Traces and error reports need the optional ``observability`` extra; say so at start
+        rather than fail on the first import, or run without what was asked for."""
+        if value and not all(map(installed, OBSERVABILITY_MODULES[str(info.field_name)])):
+            raise ValueError(OBSERVABILITY_MISSING)
+        return value
 
     @field_validator("secret_key", "jwt_secret_key")
     @classmethod

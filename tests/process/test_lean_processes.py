@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.process.conftest import (
     ONE_OFF_TIMEOUT,
     PROJECT_ROOT,
+    REDIS_SERVER,
     Databases,
     Processes,
     environment,
@@ -29,26 +32,62 @@ NOT_LOADED = (
     "alembic",
     "flask_migrate",
     "sentry_sdk",
-    "opentelemetry.sdk",
+    "opentelemetry",
     "prometheus_client",
     "email_validator",
 )
 
 
-def loaded_packages(module: str, database: Path) -> list[str]:
-    code = (
-        f"import sys, {module}; "
-        f"print(' '.join(name for name in {NOT_LOADED!r} if name in sys.modules))"
-    )
-    done = subprocess.run(  # noqa: S603 - our own commands, no shell
+OBSERVABILITY = ("opentelemetry", "sentry_sdk")
+# As in an install without the `observability` extra: these packages cannot be imported.
+WITHOUT_OBSERVABILITY = f"""
+import sys
+class NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {OBSERVABILITY!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+sys.meta_path.insert(0, NotInstalled())
+"""
+
+
+def run_python(code: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own commands, no shell
         [sys.executable, "-c", code],
-        env=environment(DATABASE_URL=f"sqlite:///{database}"),
+        env={**environment(), **variables},
         capture_output=True,
         text=True,
         timeout=ONE_OFF_TIMEOUT,
-        check=True,
     )
+
+
+def loaded_packages(module: str, database: Path, prelude: str = "", **variables: str) -> list[str]:
+    code = (
+        f"{prelude}\nimport sys, {module}\n"
+        f"print(' '.join(name for name in {NOT_LOADED!r} if name in sys.modules))"
+    )
+    done = run_python(code, DATABASE_URL=f"sqlite:///{database}", **variables)
+    assert done.returncode == 0, done.stderr
     return done.stdout.split()
+
+
+def default_install() -> set[str]:
+    """The packages `uv sync --no-dev` installs: the closure of the project's dependencies
+    in uv.lock, without extras or groups."""
+    lock = tomllib.loads((PROJECT_ROOT / "uv.lock").read_text())
+    packages = {package["name"]: package for package in lock["package"]}
+    wanted: list[dict[str, Any]] = [{"name": "barah"}]
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    while wanted:
+        dependency = wanted.pop()
+        key = (dependency["name"], tuple(dependency.get("extra", [])))
+        if key in seen:
+            continue
+        seen.add(key)
+        package = packages[dependency["name"]]
+        wanted += package.get("dependencies", [])
+        for extra in dependency.get("extra", []):
+            wanted += package["optional-dependencies"][extra]
+    return {name for name, _extras in seen}
 
 
 @pytest.mark.parametrize("entry_point", ["app.wsgi", "app.worker"])
@@ -56,6 +95,50 @@ def test_the_web_and_worker_processes_load_neither_migrations_nor_optional_parts
     entry_point: str, tmp_path: Path
 ) -> None:
     assert loaded_packages(entry_point, tmp_path / "test.db") == []
+
+
+def test_the_default_install_leaves_out_opentelemetry_and_sentry() -> None:
+    installed = default_install()
+    assert {"flask", "redis", "celery", "prometheus-client"} <= installed
+    assert sorted(p for p in installed if p.startswith(("opentelemetry", "sentry"))) == []
+
+
+@pytest.mark.parametrize("entry_point", ["app.wsgi", "app.worker"])
+def test_without_the_extra_processes_with_redis_start_and_load_no_observability(
+    entry_point: str, tmp_path: Path
+) -> None:
+    # Redis as broker and rate-limit store brings in redis-py, which imports OpenTelemetry's
+    # metrics SDK whenever it is installed.
+    loaded = loaded_packages(
+        entry_point,
+        tmp_path / "test.db",
+        prelude=WITHOUT_OBSERVABILITY,
+        CELERY_BROKER_URL=f"{REDIS_SERVER}/15",
+        RATELIMIT_ENABLED="true",
+        RATELIMIT_STORAGE_URI=f"{REDIS_SERVER}/15",
+    )
+    assert loaded == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+        ("SENTRY_DSN", "https://k@o.example/1"),
+    ],
+)
+def test_tracing_or_error_reports_without_the_extra_refuse_to_start_naming_it(
+    variable: str, value: str, tmp_path: Path
+) -> None:
+    done = run_python(
+        f"{WITHOUT_OBSERVABILITY}\nimport app.wsgi",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'test.db'}",
+        **{variable: value},
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert variable in done.stderr
+    assert "uv sync --extra observability" in done.stderr
 
 
 def test_the_release_step_still_has_its_migration_commands(tmp_path: Path) -> None:
