@@ -180,4 +180,5 @@ def test_the_headers_a_limited_operation_sends_are_documented_and_readable_in_a_
     assert "retry-after" in documented_headers("get", "/readyz", "503")
     assert "location" in documented_headers("post", "/api/v1/books", "201")
     assert "link" in documented_headers("get", "/api/v1/books", "200")
+    assert "link" in documented_headers("get", "/api/v1/users", "200")
     assert "x-request-id" in documented_headers("get", "/api/v1/books/{book_id}", "404")

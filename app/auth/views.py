@@ -31,7 +31,7 @@ from app.auth.schemas import (
 )
 from app.core.errors import problem
 from app.core.extensions import limiter
-from app.core.pagination import Page, PageArgsSchema, link_header, paginate
+from app.core.pagination import LINK, Page, PageArgsSchema, link_header, paginate
 from app.core.settings import current_settings
 
 auth_blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign-up and tokens")
@@ -215,7 +215,7 @@ class Me(MethodView):
 class Users(MethodView):
     @login_required(users_blp, admin=True)
     @users_blp.arguments(PageArgsSchema, location="query")
-    @users_blp.response(200, UserPageSchema)
+    @users_blp.response(200, UserPageSchema, headers=LINK)
     def get(self, page_args: dict[str, int]) -> tuple[Page, int, dict[str, str]]:
         """Every account, oldest first."""
         page = paginate(service.accounts_query(), **page_args)

@@ -21,14 +21,13 @@ from app.books.schemas import (
     ExportRequestSchema,
 )
 from app.books.tasks import export_books
-from app.core.pagination import Page, link_header, paginate
+from app.core.pagination import LINK, Page, link_header, paginate
 from app.jobs.models import Job
 from app.jobs.schemas import JobSchema
 from app.jobs.service import start_job
 
 blp = Blueprint("books", __name__, url_prefix="/api/v1/books", description="Your books")
 
-LINK = {"Link": {"description": "RFC 8288 next and prev pages", "schema": {"type": "string"}}}
 LOCATION = {"Location": {"description": "The new book's URL", "schema": {"type": "string"}}}
 TASK_LOCATION = {
     "Location": {"description": "Where to follow the job", "schema": {"type": "string"}}
