@@ -103,20 +103,27 @@ def test_an_added_field_and_operation_break_no_one(release: Path) -> None:
     assert "no breaking change" in result.stdout
 
 
-def declare(repository: Path, version: str) -> None:
+def declare(repository: Path, version: str, operation: str) -> None:
     (repository / "api-breaks.toml").write_text(
-        f'[[break]]\nversion = "{version}"\nchanges = "DELETE /api/v1/books/{{book_id}} goes"\n'
+        f'[[break]]\nversion = "{version}"\noperations = ["{operation}"]\nchanges = "It goes."\n'
     )
     (repository / "pyproject.toml").write_text(f'[project]\nname = "x"\nversion = "{version}"\n')
 
 
-def test_a_declared_break_passes_only_with_the_version_bump_it_needs(release: Path) -> None:
+def test_a_declared_break_passes_only_with_its_operations_and_version_bump(
+    release: Path,
+) -> None:
     change(release, lambda document: document["paths"]["/api/v1/books/{book_id}"].pop("delete"))
-    declare(release, "0.2.1")
-    refused = api_diff(release)
-    assert refused.returncode == 1
-    assert "not a breaking bump over 0.2.0" in refused.stdout
-    declare(release, "0.3.0")
+    removed = "DELETE /api/v1/books/{book_id}"
+    declare(release, "0.2.1", removed)
+    not_bumped = api_diff(release)
+    assert not_bumped.returncode == 1
+    assert "not a breaking bump over 0.2.0" in not_bumped.stdout
+    declare(release, "0.3.0", "PATCH /api/v1/books/{book_id}")
+    elsewhere = api_diff(release)
+    assert elsewhere.returncode == 1
+    assert f"but not on {removed}" in elsewhere.stdout
+    declare(release, "0.3.0", removed)
     accepted = api_diff(release)
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     assert "declared for 0.3.0" in accepted.stdout
