@@ -17,13 +17,17 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 from werkzeug.routing import Rule
 
-from app.core.openapi import DOCUMENT_OPTIONS, OperationConventions, response_headers
+from app.core.openapi import (
+    DOCUMENT_OPTIONS,
+    HTTP_METHODS,
+    OperationConventions,
+    response_headers,
+)
 from app.core.settings import current_settings
 
 log = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
-HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 # (endpoint, METHOD) -> JsonBody, for each operation whose document takes a JSON body
 JSON_BODIES = "app.json_bodies"
 
