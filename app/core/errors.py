@@ -41,12 +41,17 @@ class JsonBody:
 
 
 class ProblemSchema(ma.Schema):
-    """RFC 9457 problem details, plus the request id and any field errors."""
+    """RFC 9457 problem details, plus the request id and any field errors. A request refused
+    before the app (by gunicorn) gets no instance or request id."""
 
-    type = ma.fields.String(metadata={"description": "URI of the problem type"})
-    title = ma.fields.String(metadata={"description": "Short summary of the problem type"})
-    status = ma.fields.Integer(metadata={"description": "HTTP status code"})
-    detail = ma.fields.String(metadata={"description": "What went wrong with this request"})
+    type = ma.fields.String(required=True, metadata={"description": "URI of the problem type"})
+    title = ma.fields.String(
+        required=True, metadata={"description": "Short summary of the problem type"}
+    )
+    status = ma.fields.Integer(required=True, metadata={"description": "HTTP status code"})
+    detail = ma.fields.String(
+        required=True, metadata={"description": "What went wrong with this request"}
+    )
     instance = ma.fields.String(metadata={"description": "The path that was requested"})
     request_id = ma.fields.String(metadata={"description": "Quote it when reporting a problem"})
     errors = ma.fields.Dict(
