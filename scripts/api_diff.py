@@ -121,7 +121,8 @@ def main() -> int:
             env={**os.environ, **OFFLINE},
             check=False,
         )
-    if "Checks:" not in diff.stdout:  # Optic itself failed: never read that as "no break"
+    # A failed check is exit 1 with its report; Optic itself failing is never "no break".
+    if diff.returncode != 0 and "Checks:" not in diff.stdout:
         print(diff.stdout, diff.stderr, sep="\n", file=sys.stderr)
         print(f"== API: Optic could not compare the documents (exit {diff.returncode})")
         return 1
