@@ -92,6 +92,12 @@ def test_a_change_that_breaks_clients_fails_and_names_each_break(release: Path) 
         assert said in result.stdout, said
 
 
+def test_an_unchanged_document_breaks_no_one(release: Path) -> None:
+    result = api_diff(release)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no breaking change" in result.stdout
+
+
 def test_an_added_field_and_operation_break_no_one(release: Path) -> None:
     def extend(document: Document) -> None:
         document["components"]["schemas"]["Book"]["properties"]["pages"] = {"type": "integer"}
