@@ -134,10 +134,11 @@ client: .venv/.synced ## regenerate the typed client in clients/python/ from ope
 api-diff: .venv/.synced $(NODE_TOOLS) ## fail on a breaking API change not declared in api-breaks.toml
 	$(RUN) python scripts/api_diff.py
 
+# (The *.jinja files beside three generated ones are copier's renders of them: not generated.)
 client-check: .venv/.synced ## fail when clients/python/ differs from what `make client` writes
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	  $(GENERATE_CLIENT) --output-path "$$tmp/python" >/dev/null && \
-	  diff -r --exclude=__pycache__ --exclude=.ruff_cache clients/python "$$tmp/python" || \
+	  diff -r --exclude=__pycache__ --exclude=.ruff_cache --exclude='*.jinja' clients/python "$$tmp/python" || \
 	  { echo "clients/python is stale: run \`make client\` and commit it" >&2; exit 1; }
 
 browsers: ## install Debian's chromium for the browser tests when it is missing

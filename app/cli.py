@@ -127,6 +127,7 @@ def scaffold_resource(plural_name: str) -> None:
         f'  make revision m="add {plural_name}"   # the migration for the new table: read it\n'
         "  make migrate\n"
         "  make openapi   # the committed OpenAPI document, with the new paths\n"
+        "  make client    # the generated client in clients/python/, with their operations\n"
         f"  .venv/bin/pytest tests/{plural_name}\n"
         'Then add fields beyond name: README, "Add a resource".'
     )

@@ -6,26 +6,30 @@ The previous release is scripts/previous-release.sh's commit (N1_BASE, else the 
 else HEAD~1). Optic's breaking-change rules (optic.yml; pinned in package.json, run offline)
 compare the two documents: a removed or renamed operation, field or enum value, a newly
 required request field or a narrowed type fails the check, unless api-breaks.toml declares a
-break for this release's version (pyproject.toml, which is also the document's info.version)
-and that version is a breaking bump over the previous release's: its major version, or its
-minor one before 1.0.
+break, on each operation it touches, for this release's version (pyproject.toml, which is
+also the document's info.version) and that version is a breaking bump over the previous
+release's: its major version, or its minor one before 1.0.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import tomllib
 from pathlib import Path
+from typing import Any
 
 TOOLS = Path(__file__).resolve().parents[1]  # where package.json installed Optic
 OPTIC = TOOLS / "node_modules" / ".bin" / "optic"
 OFFLINE = {"OPTIC_TELEMETRY_LEVEL": "off", "NO_UPDATE_NOTIFIER": "1"}
 DOCUMENT = "openapi.json"
 BREAKS = "api-breaks.toml"
+# "x POST /api/v1/auth/token:" heads the failed checks of one operation in Optic's report.
+BROKEN_OPERATION = re.compile(r"x ([A-Z]+ \S+):")
 
 
 def git(*args: str) -> subprocess.CompletedProcess[str]:
@@ -66,13 +70,13 @@ def is_breaking_bump(previous: str, current: str) -> bool:
     return new_major > old_major
 
 
-def declared_break(version: str) -> dict[str, str] | None:
+def declared_break(version: str) -> dict[str, Any] | None:
     path = Path(BREAKS)
     if not path.exists():
         return None
     for entry in tomllib.loads(path.read_text()).get("break", []):
         if entry.get("version") == version:
-            return {str(key): str(value) for key, value in entry.items()}
+            return dict(entry)
     return None
 
 
@@ -117,7 +121,8 @@ def main() -> int:
             env={**os.environ, **OFFLINE},
             check=False,
         )
-    if "Checks:" not in diff.stdout:  # Optic itself failed: never read that as "no break"
+    # A failed check is exit 1 with its report; Optic itself failing is never "no break".
+    if diff.returncode != 0 and "Checks:" not in diff.stdout:
         print(diff.stdout, diff.stderr, sep="\n", file=sys.stderr)
         print(f"== API: Optic could not compare the documents (exit {diff.returncode})")
         return 1
@@ -143,6 +148,14 @@ def main() -> int:
             f"== API: {BREAKS} declares this break for {new_version}, which is not a breaking "
             f"bump over {old_version}: raise the major version (the minor one before 1.0) in "
             "pyproject.toml."
+        )
+        return 1
+    broken = {m.group(1) for line in failed + renamed if (m := BROKEN_OPERATION.match(line))}
+    undeclared = sorted(broken - set(declared.get("operations", [])))
+    if undeclared:
+        print(
+            f"== API: {BREAKS} declares a break for {new_version}, but not on "
+            f"{', '.join(undeclared)}: add them to its operations, with what breaks."
         )
         return 1
     print(f"== API: the breaking changes above are declared for {new_version} in {BREAKS}:")

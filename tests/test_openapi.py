@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.routing import Rule
 
 from app import EXPOSED_HEADERS, create_app
 from app.core.extensions import limiter
+from app.core.openapi import OperationConventions, operation_id
 from tests.conftest import SignUp, make_settings
 
 DOCUMENT: dict[str, Any] = json.loads((Path(__file__).parent.parent / "openapi.json").read_text())
@@ -52,6 +54,34 @@ def test_every_operation_has_a_unique_readable_id() -> None:
     assert named[("delete", "/api/v1/books/{book_id}")] == "books_delete"
     assert named[("post", "/api/v1/auth/login")] == "auth_login"
     assert named[("get", "/api/v1/tasks/{job_id}")] == "tasks_get"
+
+
+@pytest.mark.parametrize(
+    ("blueprint", "method", "path", "expected"),
+    [
+        ("loans", "get", "/api/v1/loans", "loans_list"),  # `flask scaffold resource loans`
+        ("loans", "put", "/api/v1/loans/{item_id}", "loans_replace"),
+        ("loans", "post", "/api/v1/loans/{item_id}/return", "loans_return"),
+        ("users", "delete", "/api/v1/users/me", "users_me_delete"),
+        ("health", "get", "/livez", "health_livez"),
+    ],
+)
+def test_ids_come_from_the_blueprint_and_the_path(
+    blueprint: str, method: str, path: str, expected: str
+) -> None:
+    assert operation_id(blueprint, path, method) == expected
+
+
+def test_two_operations_with_one_id_stop_the_document() -> None:
+    conventions = OperationConventions()
+    operation = {"responses": {"200": {"description": "OK"}}}
+    conventions.operation_helper(
+        "/a", {"get": dict(operation, operationId="same")}, rule=Rule("/a", endpoint="x.A")
+    )
+    with pytest.raises(ValueError, match="'same' of GET /b is taken by GET /a"):
+        conventions.operation_helper(
+            "/b", {"get": dict(operation, operationId="same")}, rule=Rule("/b", endpoint="x.B")
+        )
 
 
 def test_every_operation_says_what_it_does() -> None:
@@ -180,4 +210,5 @@ def test_the_headers_a_limited_operation_sends_are_documented_and_readable_in_a_
     assert "retry-after" in documented_headers("get", "/readyz", "503")
     assert "location" in documented_headers("post", "/api/v1/books", "201")
     assert "link" in documented_headers("get", "/api/v1/books", "200")
+    assert "link" in documented_headers("get", "/api/v1/users", "200")
     assert "x-request-id" in documented_headers("get", "/api/v1/books/{book_id}", "404")

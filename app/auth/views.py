@@ -29,7 +29,7 @@ from app.auth.schemas import (
     UserSchema,
 )
 from app.core.errors import problem
-from app.core.pagination import Page, PageArgsSchema, link_header, paginate
+from app.core.pagination import LINK, Page, PageArgsSchema, link_header, paginate
 from app.core.rate_limits import auth_limit, per_client, per_user
 
 auth_blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign-up and tokens")
@@ -198,7 +198,7 @@ class Me(MethodView):
 class Users(MethodView):
     @login_required(users_blp, admin=True)
     @users_blp.arguments(PageArgsSchema, location="query")
-    @users_blp.response(200, UserPageSchema)
+    @users_blp.response(200, UserPageSchema, headers=LINK)
     def get(self, page_args: dict[str, int]) -> tuple[Page, int, dict[str, str]]:
         """Every account, oldest first."""
         page = paginate(service.accounts_query(), **page_args)

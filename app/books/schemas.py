@@ -10,11 +10,10 @@ import marshmallow as ma
 
 from app.core.compiled_dump import CompiledDumpSchema
 from app.core.pagination import PageArgsSchema, PageSchema
-from app.core.schemas import StrictInteger, StrictSchema, Text, TrimmedString
+from app.core.schemas import SortField, StrictInteger, StrictSchema, Text, TrimmedString
 
 EARLIEST_YEAR = 1450  # Gutenberg's press
 SORT_KEYS = ["title", "created_at", "published_year"]
-SORTS = [f"{sign}{key}" for key in SORT_KEYS for sign in ("", "-")]
 ISBN_13 = re.compile(r"97[89][0-9]{10}")
 # The same digits as the document states them, separators allowed anywhere (ECMA-262 syntax).
 ISBN_13_AS_TYPED = r"^[ -]*9[ -]*7[ -]*[89](?:[ -]*[0-9]){10}[ -]*$"
@@ -114,11 +113,7 @@ class BookQuerySchema(PageArgsSchema, StrictSchema):
         validate=ma.validate.Length(max=200),
         metadata={"description": "Case-insensitive search in title and author"},
     )
-    sort = ma.fields.String(
-        load_default="-created_at",
-        validate=ma.validate.OneOf(SORTS),
-        metadata={"description": "A field, or -field for descending order"},
-    )
+    sort = SortField(SORT_KEYS, load_default="-created_at")
 
     @ma.post_load
     def trim_search(self, query: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:

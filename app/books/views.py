@@ -23,7 +23,7 @@ from app.books.schemas import (
 from app.books.tasks import export_books
 from app.core.conditional import conditional
 from app.core.idempotency import idempotent
-from app.core.pagination import Page, link_header, paginate
+from app.core.pagination import LINK, Page, link_header, paginate
 from app.core.rate_limits import jobs_limit, per_user
 from app.jobs.models import Job
 from app.jobs.schemas import JobSchema
@@ -31,7 +31,6 @@ from app.jobs.service import start_job
 
 blp = Blueprint("books", __name__, url_prefix="/api/v1/books", description="Your books")
 
-LINK = {"Link": {"description": "RFC 8288 next and prev pages", "schema": {"type": "string"}}}
 LOCATION = {"Location": {"description": "The new book's URL", "schema": {"type": "string"}}}
 TASK_LOCATION = {
     "Location": {"description": "Where to follow the job", "schema": {"type": "string"}}

@@ -18,13 +18,17 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 from werkzeug.routing import Rule
 
-from app.core.openapi import DOCUMENT_OPTIONS, OperationConventions, response_headers
+from app.core.openapi import (
+    DOCUMENT_OPTIONS,
+    HTTP_METHODS,
+    OperationConventions,
+    response_headers,
+)
 from app.core.settings import current_settings
 
 log = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
-HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 # (endpoint, METHOD) -> JsonBody, for each operation whose document takes a JSON body
 JSON_BODIES = "app.json_bodies"
 
@@ -38,12 +42,17 @@ class JsonBody:
 
 
 class ProblemSchema(ma.Schema):
-    """RFC 9457 problem details, plus the request id and any field errors."""
+    """RFC 9457 problem details, plus the request id and any field errors. A request refused
+    before the app (by gunicorn) gets no instance or request id."""
 
-    type = ma.fields.String(metadata={"description": "URI of the problem type"})
-    title = ma.fields.String(metadata={"description": "Short summary of the problem type"})
-    status = ma.fields.Integer(metadata={"description": "HTTP status code"})
-    detail = ma.fields.String(metadata={"description": "What went wrong with this request"})
+    type = ma.fields.String(required=True, metadata={"description": "URI of the problem type"})
+    title = ma.fields.String(
+        required=True, metadata={"description": "Short summary of the problem type"}
+    )
+    status = ma.fields.Integer(required=True, metadata={"description": "HTTP status code"})
+    detail = ma.fields.String(
+        required=True, metadata={"description": "What went wrong with this request"}
+    )
     instance = ma.fields.String(metadata={"description": "The path that was requested"})
     request_id = ma.fields.String(metadata={"description": "Quote it when reporting a problem"})
     errors = ma.fields.Dict(

@@ -13,6 +13,8 @@ from sqlalchemy import Select, func, select
 from app.core.compiled_dump import CompiledDumpSchema
 from app.core.extensions import db
 
+# The document's word for link_header()'s answer: `@blp.response(200, ..., headers=LINK)`.
+LINK = {"Link": {"description": "RFC 8288 next and prev pages", "schema": {"type": "string"}}}
 MAX_PAGE_SIZE = 100
 MAX_PAGE = 2**31 - 1  # keeps OFFSET within every database's integer range
 

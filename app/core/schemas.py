@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import marshmallow as ma
@@ -55,6 +56,24 @@ class TrimmedString(Text):
         if not text:
             raise self.make_error("blank")
         return text
+
+
+class SortField(ma.fields.String):
+    """One of ``keys``, or -key for descending order. The document names each choice
+    (TITLE, TITLE_DESC), so generated clients need not number those that are not identifiers."""
+
+    def __init__(self, keys: Sequence[str], **kwargs: Any) -> None:
+        choices = [
+            (f"{sign}{key}", f"{key.upper()}{sign and '_DESC'}")
+            for key in keys
+            for sign in ("", "-")
+        ]
+        kwargs["metadata"] = {
+            "description": "A field, or -field for descending order",
+            "x-enum-varnames": [name for _, name in choices],
+            **kwargs.get("metadata", {}),
+        }
+        super().__init__(validate=ma.validate.OneOf([value for value, _ in choices]), **kwargs)
 
 
 class StrictBoolean(ma.fields.Boolean):

@@ -96,16 +96,14 @@ def test_a_client_manages_its_books_exports_them_and_signs_out(base_url: str) ->
         )
 
         listed = books_list.sync_detailed(
-            client=client, page=1, page_size=2, sort=BooksListSort("title")
+            client=client, page=1, page_size=2, sort=BooksListSort.TITLE
         )
         page = expect(listed, BookPage, 200)
         assert (page.total, page.page, page.page_size) == (3, 1, 2)
         assert [book.title for book in page.items] == ["Book 0", "Book 1"]
         assert 'rel="next"' in listed.headers["link"]
         last = expect(
-            books_list.sync_detailed(
-                client=client, page=2, page_size=2, sort=BooksListSort("title")
-            ),
+            books_list.sync_detailed(client=client, page=2, page_size=2, sort=BooksListSort.TITLE),
             BookPage,
             200,
         )

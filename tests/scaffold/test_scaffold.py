@@ -73,7 +73,7 @@ def test_a_resource_is_generated_registered_and_the_next_steps_printed(
     factory = (scratch / "app" / "__init__.py").read_text()
     assert "from app.loans.views import blp as loans_blp\n" in factory
     assert "    loans_blp,\n)\n" in factory
-    for step in ('make revision m="add loans"', "make migrate", "make openapi"):
+    for step in ('make revision m="add loans"', "make migrate", "make openapi", "make client"):
         assert step in output
     views = (scratch / "app" / "loans" / "views.py").read_text()
     assert 'url_prefix="/api/v1/loans"' in views

@@ -18,19 +18,19 @@ T = TypeVar("T", bound="Problem")
 class Problem:
     """
     Attributes:
-        type_ (str | Unset): URI of the problem type
-        title (str | Unset): Short summary of the problem type
-        status (int | Unset): HTTP status code
-        detail (str | Unset): What went wrong with this request
+        type_ (str): URI of the problem type
+        title (str): Short summary of the problem type
+        status (int): HTTP status code
+        detail (str): What went wrong with this request
         instance (str | Unset): The path that was requested
         request_id (str | Unset): Quote it when reporting a problem
         errors (ProblemErrors | Unset): Field errors keyed by location (json, query, ...) and field
     """
 
-    type_: str | Unset = UNSET
-    title: str | Unset = UNSET
-    status: int | Unset = UNSET
-    detail: str | Unset = UNSET
+    type_: str
+    title: str
+    status: int
+    detail: str
     instance: str | Unset = UNSET
     request_id: str | Unset = UNSET
     errors: ProblemErrors | Unset = UNSET
@@ -54,15 +54,14 @@ class Problem:
 
         field_dict: dict[str, Any] = {}
 
-        field_dict.update({})
-        if type_ is not UNSET:
-            field_dict["type"] = type_
-        if title is not UNSET:
-            field_dict["title"] = title
-        if status is not UNSET:
-            field_dict["status"] = status
-        if detail is not UNSET:
-            field_dict["detail"] = detail
+        field_dict.update(
+            {
+                "type": type_,
+                "title": title,
+                "status": status,
+                "detail": detail,
+            }
+        )
         if instance is not UNSET:
             field_dict["instance"] = instance
         if request_id is not UNSET:
@@ -77,13 +76,13 @@ class Problem:
         from ..models.problem_errors import ProblemErrors  # noqa: PLC0415
 
         d = dict(src_dict)
-        type_ = d.pop("type", UNSET)
+        type_ = d.pop("type")
 
-        title = d.pop("title", UNSET)
+        title = d.pop("title")
 
-        status = d.pop("status", UNSET)
+        status = d.pop("status")
 
-        detail = d.pop("detail", UNSET)
+        detail = d.pop("detail")
 
         instance = d.pop("instance", UNSET)
 

@@ -7,14 +7,17 @@ from ...client import AuthenticatedClient, Client
 from ...models.book import Book
 from ...models.book_create import BookCreate
 from ...models.problem import Problem
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     *,
     body: BookCreate,
+    idempotency_key: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
+    if not isinstance(idempotency_key, Unset):
+        headers["Idempotency-Key"] = idempotency_key
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -65,6 +68,11 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_422
 
+    if response.status_code == 429:
+        response_429 = Problem.from_dict(response.json())
+
+        return response_429
+
     if response.status_code == 500:
         response_500 = Problem.from_dict(response.json())
 
@@ -93,12 +101,14 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: BookCreate,
+    idempotency_key: str | Unset = UNSET,
 ) -> Response[Book | Problem]:
     """Add a book to your shelf.
 
      Add a book to your shelf.
 
     Args:
+        idempotency_key (str | Unset):  Example: 7f1c7b2e-8d4e-4f57-9a43-0c8f2c1f3b6a.
         body (BookCreate):
 
     Raises:
@@ -111,6 +121,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = client.get_httpx_client().request(
@@ -124,12 +135,14 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: BookCreate,
+    idempotency_key: str | Unset = UNSET,
 ) -> Book | Problem | None:
     """Add a book to your shelf.
 
      Add a book to your shelf.
 
     Args:
+        idempotency_key (str | Unset):  Example: 7f1c7b2e-8d4e-4f57-9a43-0c8f2c1f3b6a.
         body (BookCreate):
 
     Raises:
@@ -143,6 +156,7 @@ def sync(
     return sync_detailed(
         client=client,
         body=body,
+        idempotency_key=idempotency_key,
     ).parsed
 
 
@@ -150,12 +164,14 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: BookCreate,
+    idempotency_key: str | Unset = UNSET,
 ) -> Response[Book | Problem]:
     """Add a book to your shelf.
 
      Add a book to your shelf.
 
     Args:
+        idempotency_key (str | Unset):  Example: 7f1c7b2e-8d4e-4f57-9a43-0c8f2c1f3b6a.
         body (BookCreate):
 
     Raises:
@@ -168,6 +184,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -179,12 +196,14 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: BookCreate,
+    idempotency_key: str | Unset = UNSET,
 ) -> Book | Problem | None:
     """Add a book to your shelf.
 
      Add a book to your shelf.
 
     Args:
+        idempotency_key (str | Unset):  Example: 7f1c7b2e-8d4e-4f57-9a43-0c8f2c1f3b6a.
         body (BookCreate):
 
     Raises:
@@ -199,5 +218,6 @@ async def asyncio(
         await asyncio_detailed(
             client=client,
             body=body,
+            idempotency_key=idempotency_key,
         )
     ).parsed

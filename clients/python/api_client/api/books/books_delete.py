@@ -6,12 +6,17 @@ import httpx
 
 from ...client import AuthenticatedClient, Client
 from ...models.problem import Problem
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     book_id: int,
+    *,
+    if_match: str | Unset = UNSET,
 ) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+    if not isinstance(if_match, Unset):
+        headers["If-Match"] = if_match
 
     _kwargs: dict[str, Any] = {
         "method": "delete",
@@ -20,6 +25,7 @@ def _get_kwargs(
         ),
     }
 
+    _kwargs["headers"] = headers
     return _kwargs
 
 
@@ -38,10 +44,35 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_404
 
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+        return response_409
+
+    if response.status_code == 412:
+        response_412 = Problem.from_dict(response.json())
+
+        return response_412
+
     if response.status_code == 413:
         response_413 = Problem.from_dict(response.json())
 
         return response_413
+
+    if response.status_code == 422:
+        response_422 = Problem.from_dict(response.json())
+
+        return response_422
+
+    if response.status_code == 428:
+        response_428 = Problem.from_dict(response.json())
+
+        return response_428
+
+    if response.status_code == 429:
+        response_429 = Problem.from_dict(response.json())
+
+        return response_429
 
     if response.status_code == 500:
         response_500 = Problem.from_dict(response.json())
@@ -71,6 +102,7 @@ def sync_detailed(
     book_id: int,
     *,
     client: AuthenticatedClient,
+    if_match: str | Unset = UNSET,
 ) -> Response[Any | Problem]:
     """Remove a book for good.
 
@@ -78,6 +110,7 @@ def sync_detailed(
 
     Args:
         book_id (int):
+        if_match (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -89,6 +122,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         book_id=book_id,
+        if_match=if_match,
     )
 
     response = client.get_httpx_client().request(
@@ -102,6 +136,7 @@ def sync(
     book_id: int,
     *,
     client: AuthenticatedClient,
+    if_match: str | Unset = UNSET,
 ) -> Any | Problem | None:
     """Remove a book for good.
 
@@ -109,6 +144,7 @@ def sync(
 
     Args:
         book_id (int):
+        if_match (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -121,6 +157,7 @@ def sync(
     return sync_detailed(
         book_id=book_id,
         client=client,
+        if_match=if_match,
     ).parsed
 
 
@@ -128,6 +165,7 @@ async def asyncio_detailed(
     book_id: int,
     *,
     client: AuthenticatedClient,
+    if_match: str | Unset = UNSET,
 ) -> Response[Any | Problem]:
     """Remove a book for good.
 
@@ -135,6 +173,7 @@ async def asyncio_detailed(
 
     Args:
         book_id (int):
+        if_match (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -146,6 +185,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         book_id=book_id,
+        if_match=if_match,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -157,6 +197,7 @@ async def asyncio(
     book_id: int,
     *,
     client: AuthenticatedClient,
+    if_match: str | Unset = UNSET,
 ) -> Any | Problem | None:
     """Remove a book for good.
 
@@ -164,6 +205,7 @@ async def asyncio(
 
     Args:
         book_id (int):
+        if_match (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -177,5 +219,6 @@ async def asyncio(
         await asyncio_detailed(
             book_id=book_id,
             client=client,
+            if_match=if_match,
         )
     ).parsed

@@ -13,8 +13,11 @@ from ...types import UNSET, Response, Unset
 def _get_kwargs(
     *,
     body: ExportRequest | Unset = UNSET,
+    idempotency_key: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
+    if not isinstance(idempotency_key, Unset):
+        headers["Idempotency-Key"] = idempotency_key
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -46,6 +49,11 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_401
 
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+        return response_409
+
     if response.status_code == 413:
         response_413 = Problem.from_dict(response.json())
 
@@ -60,6 +68,11 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         response_422 = Problem.from_dict(response.json())
 
         return response_422
+
+    if response.status_code == 429:
+        response_429 = Problem.from_dict(response.json())
+
+        return response_429
 
     if response.status_code == 500:
         response_500 = Problem.from_dict(response.json())
@@ -89,12 +102,14 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: ExportRequest | Unset = UNSET,
+    idempotency_key: str | Unset = UNSET,
 ) -> Response[Job | Problem]:
     """Start an export of your books; follow it at the `Location` it answers with.
 
      Start an export of your books; follow it at the `Location` it answers with.
 
     Args:
+        idempotency_key (str | Unset):  Example: 7f1c7b2e-8d4e-4f57-9a43-0c8f2c1f3b6a.
         body (ExportRequest | Unset):
 
     Raises:
@@ -107,6 +122,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = client.get_httpx_client().request(
@@ -120,12 +136,14 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: ExportRequest | Unset = UNSET,
+    idempotency_key: str | Unset = UNSET,
 ) -> Job | Problem | None:
     """Start an export of your books; follow it at the `Location` it answers with.
 
      Start an export of your books; follow it at the `Location` it answers with.
 
     Args:
+        idempotency_key (str | Unset):  Example: 7f1c7b2e-8d4e-4f57-9a43-0c8f2c1f3b6a.
         body (ExportRequest | Unset):
 
     Raises:
@@ -139,6 +157,7 @@ def sync(
     return sync_detailed(
         client=client,
         body=body,
+        idempotency_key=idempotency_key,
     ).parsed
 
 
@@ -146,12 +165,14 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: ExportRequest | Unset = UNSET,
+    idempotency_key: str | Unset = UNSET,
 ) -> Response[Job | Problem]:
     """Start an export of your books; follow it at the `Location` it answers with.
 
      Start an export of your books; follow it at the `Location` it answers with.
 
     Args:
+        idempotency_key (str | Unset):  Example: 7f1c7b2e-8d4e-4f57-9a43-0c8f2c1f3b6a.
         body (ExportRequest | Unset):
 
     Raises:
@@ -164,6 +185,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -175,12 +197,14 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: ExportRequest | Unset = UNSET,
+    idempotency_key: str | Unset = UNSET,
 ) -> Job | Problem | None:
     """Start an export of your books; follow it at the `Location` it answers with.
 
      Start an export of your books; follow it at the `Location` it answers with.
 
     Args:
+        idempotency_key (str | Unset):  Example: 7f1c7b2e-8d4e-4f57-9a43-0c8f2c1f3b6a.
         body (ExportRequest | Unset):
 
     Raises:
@@ -195,5 +219,6 @@ async def asyncio(
         await asyncio_detailed(
             client=client,
             body=body,
+            idempotency_key=idempotency_key,
         )
     ).parsed

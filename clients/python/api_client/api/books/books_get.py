@@ -1,5 +1,5 @@
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
@@ -7,12 +7,17 @@ import httpx
 from ...client import AuthenticatedClient, Client
 from ...models.book import Book
 from ...models.problem import Problem
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     book_id: int,
+    *,
+    if_none_match: str | Unset = UNSET,
 ) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+    if not isinstance(if_none_match, Unset):
+        headers["If-None-Match"] = if_none_match
 
     _kwargs: dict[str, Any] = {
         "method": "get",
@@ -21,14 +26,19 @@ def _get_kwargs(
         ),
     }
 
+    _kwargs["headers"] = headers
     return _kwargs
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Book | Problem:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Any | Book | Problem:
     if response.status_code == 200:
         response_200 = Book.from_dict(response.json())
 
         return response_200
+
+    if response.status_code == 304:
+        response_304 = cast(Any, None)
+        return response_304
 
     if response.status_code == 401:
         response_401 = Problem.from_dict(response.json())
@@ -45,6 +55,11 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_413
 
+    if response.status_code == 422:
+        response_422 = Problem.from_dict(response.json())
+
+        return response_422
+
     if response.status_code == 500:
         response_500 = Problem.from_dict(response.json())
 
@@ -60,7 +75,9 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
     return response_default
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Book | Problem]:
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[Any | Book | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -73,24 +90,27 @@ def sync_detailed(
     book_id: int,
     *,
     client: AuthenticatedClient,
-) -> Response[Book | Problem]:
+    if_none_match: str | Unset = UNSET,
+) -> Response[Any | Book | Problem]:
     """One of your books.
 
      One of your books.
 
     Args:
         book_id (int):
+        if_none_match (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Book | Problem]
+        Response[Any | Book | Problem]
     """
 
     kwargs = _get_kwargs(
         book_id=book_id,
+        if_none_match=if_none_match,
     )
 
     response = client.get_httpx_client().request(
@@ -104,25 +124,28 @@ def sync(
     book_id: int,
     *,
     client: AuthenticatedClient,
-) -> Book | Problem | None:
+    if_none_match: str | Unset = UNSET,
+) -> Any | Book | Problem | None:
     """One of your books.
 
      One of your books.
 
     Args:
         book_id (int):
+        if_none_match (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Book | Problem
+        Any | Book | Problem
     """
 
     return sync_detailed(
         book_id=book_id,
         client=client,
+        if_none_match=if_none_match,
     ).parsed
 
 
@@ -130,24 +153,27 @@ async def asyncio_detailed(
     book_id: int,
     *,
     client: AuthenticatedClient,
-) -> Response[Book | Problem]:
+    if_none_match: str | Unset = UNSET,
+) -> Response[Any | Book | Problem]:
     """One of your books.
 
      One of your books.
 
     Args:
         book_id (int):
+        if_none_match (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Book | Problem]
+        Response[Any | Book | Problem]
     """
 
     kwargs = _get_kwargs(
         book_id=book_id,
+        if_none_match=if_none_match,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -159,25 +185,28 @@ async def asyncio(
     book_id: int,
     *,
     client: AuthenticatedClient,
-) -> Book | Problem | None:
+    if_none_match: str | Unset = UNSET,
+) -> Any | Book | Problem | None:
     """One of your books.
 
      One of your books.
 
     Args:
         book_id (int):
+        if_none_match (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Book | Problem
+        Any | Book | Problem
     """
 
     return (
         await asyncio_detailed(
             book_id=book_id,
             client=client,
+            if_none_match=if_none_match,
         )
     ).parsed

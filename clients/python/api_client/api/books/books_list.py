@@ -15,7 +15,7 @@ def _get_kwargs(
     page: int | Unset = 1,
     page_size: int | Unset = 20,
     q: str | Unset = "",
-    sort: BooksListSort | Unset = BooksListSort.VALUE_3,
+    sort: BooksListSort | Unset = BooksListSort.CREATED_AT_DESC,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
@@ -94,7 +94,7 @@ def sync_detailed(
     page: int | Unset = 1,
     page_size: int | Unset = 20,
     q: str | Unset = "",
-    sort: BooksListSort | Unset = BooksListSort.VALUE_3,
+    sort: BooksListSort | Unset = BooksListSort.CREATED_AT_DESC,
 ) -> Response[BookPage | Problem]:
     """Your books (an admin's: everyone's), newest first unless `sort` says otherwise.
 
@@ -104,7 +104,7 @@ def sync_detailed(
         page (int | Unset):  Default: 1.
         page_size (int | Unset):  Default: 20.
         q (str | Unset):  Default: ''.
-        sort (BooksListSort | Unset):  Default: BooksListSort.VALUE_3.
+        sort (BooksListSort | Unset):  Default: BooksListSort.CREATED_AT_DESC.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -134,7 +134,7 @@ def sync(
     page: int | Unset = 1,
     page_size: int | Unset = 20,
     q: str | Unset = "",
-    sort: BooksListSort | Unset = BooksListSort.VALUE_3,
+    sort: BooksListSort | Unset = BooksListSort.CREATED_AT_DESC,
 ) -> BookPage | Problem | None:
     """Your books (an admin's: everyone's), newest first unless `sort` says otherwise.
 
@@ -144,7 +144,7 @@ def sync(
         page (int | Unset):  Default: 1.
         page_size (int | Unset):  Default: 20.
         q (str | Unset):  Default: ''.
-        sort (BooksListSort | Unset):  Default: BooksListSort.VALUE_3.
+        sort (BooksListSort | Unset):  Default: BooksListSort.CREATED_AT_DESC.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -169,7 +169,7 @@ async def asyncio_detailed(
     page: int | Unset = 1,
     page_size: int | Unset = 20,
     q: str | Unset = "",
-    sort: BooksListSort | Unset = BooksListSort.VALUE_3,
+    sort: BooksListSort | Unset = BooksListSort.CREATED_AT_DESC,
 ) -> Response[BookPage | Problem]:
     """Your books (an admin's: everyone's), newest first unless `sort` says otherwise.
 
@@ -179,7 +179,7 @@ async def asyncio_detailed(
         page (int | Unset):  Default: 1.
         page_size (int | Unset):  Default: 20.
         q (str | Unset):  Default: ''.
-        sort (BooksListSort | Unset):  Default: BooksListSort.VALUE_3.
+        sort (BooksListSort | Unset):  Default: BooksListSort.CREATED_AT_DESC.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -207,7 +207,7 @@ async def asyncio(
     page: int | Unset = 1,
     page_size: int | Unset = 20,
     q: str | Unset = "",
-    sort: BooksListSort | Unset = BooksListSort.VALUE_3,
+    sort: BooksListSort | Unset = BooksListSort.CREATED_AT_DESC,
 ) -> BookPage | Problem | None:
     """Your books (an admin's: everyone's), newest first unless `sort` says otherwise.
 
@@ -217,7 +217,7 @@ async def asyncio(
         page (int | Unset):  Default: 1.
         page_size (int | Unset):  Default: 20.
         q (str | Unset):  Default: ''.
-        sort (BooksListSort | Unset):  Default: BooksListSort.VALUE_3.
+        sort (BooksListSort | Unset):  Default: BooksListSort.CREATED_AT_DESC.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

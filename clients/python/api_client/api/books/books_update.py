@@ -8,15 +8,18 @@ from ...client import AuthenticatedClient, Client
 from ...models.book import Book
 from ...models.book_update import BookUpdate
 from ...models.problem import Problem
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     book_id: int,
     *,
     body: BookUpdate,
+    if_match: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
+    if not isinstance(if_match, Unset):
+        headers["If-Match"] = if_match
 
     _kwargs: dict[str, Any] = {
         "method": "patch",
@@ -59,6 +62,11 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_409
 
+    if response.status_code == 412:
+        response_412 = Problem.from_dict(response.json())
+
+        return response_412
+
     if response.status_code == 413:
         response_413 = Problem.from_dict(response.json())
 
@@ -73,6 +81,16 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         response_422 = Problem.from_dict(response.json())
 
         return response_422
+
+    if response.status_code == 428:
+        response_428 = Problem.from_dict(response.json())
+
+        return response_428
+
+    if response.status_code == 429:
+        response_429 = Problem.from_dict(response.json())
+
+        return response_429
 
     if response.status_code == 500:
         response_500 = Problem.from_dict(response.json())
@@ -103,6 +121,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: BookUpdate,
+    if_match: str | Unset = UNSET,
 ) -> Response[Book | Problem]:
     """Change some of a book's fields; the others keep their values.
 
@@ -110,6 +129,7 @@ def sync_detailed(
 
     Args:
         book_id (int):
+        if_match (str | Unset):
         body (BookUpdate):
 
     Raises:
@@ -123,6 +143,7 @@ def sync_detailed(
     kwargs = _get_kwargs(
         book_id=book_id,
         body=body,
+        if_match=if_match,
     )
 
     response = client.get_httpx_client().request(
@@ -137,6 +158,7 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: BookUpdate,
+    if_match: str | Unset = UNSET,
 ) -> Book | Problem | None:
     """Change some of a book's fields; the others keep their values.
 
@@ -144,6 +166,7 @@ def sync(
 
     Args:
         book_id (int):
+        if_match (str | Unset):
         body (BookUpdate):
 
     Raises:
@@ -158,6 +181,7 @@ def sync(
         book_id=book_id,
         client=client,
         body=body,
+        if_match=if_match,
     ).parsed
 
 
@@ -166,6 +190,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: BookUpdate,
+    if_match: str | Unset = UNSET,
 ) -> Response[Book | Problem]:
     """Change some of a book's fields; the others keep their values.
 
@@ -173,6 +198,7 @@ async def asyncio_detailed(
 
     Args:
         book_id (int):
+        if_match (str | Unset):
         body (BookUpdate):
 
     Raises:
@@ -186,6 +212,7 @@ async def asyncio_detailed(
     kwargs = _get_kwargs(
         book_id=book_id,
         body=body,
+        if_match=if_match,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -198,6 +225,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: BookUpdate,
+    if_match: str | Unset = UNSET,
 ) -> Book | Problem | None:
     """Change some of a book's fields; the others keep their values.
 
@@ -205,6 +233,7 @@ async def asyncio(
 
     Args:
         book_id (int):
+        if_match (str | Unset):
         body (BookUpdate):
 
     Raises:
@@ -220,5 +249,6 @@ async def asyncio(
             book_id=book_id,
             client=client,
             body=body,
+            if_match=if_match,
         )
     ).parsed
