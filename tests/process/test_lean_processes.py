@@ -75,7 +75,8 @@ def default_install() -> set[str]:
     in uv.lock, without extras or groups."""
     lock = tomllib.loads((PROJECT_ROOT / "uv.lock").read_text())
     packages = {package["name"]: package for package in lock["package"]}
-    wanted: list[dict[str, Any]] = [{"name": "barah"}]
+    pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
+    wanted: list[dict[str, Any]] = [{"name": pyproject["project"]["name"]}]
     seen: set[tuple[str, tuple[str, ...]]] = set()
     while wanted:
         dependency = wanted.pop()
