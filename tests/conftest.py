@@ -36,7 +36,7 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 
 from app import create_app
 from app.auth import service as auth_service
-from app.core.extensions import SESSION_OPTIONS, db
+from app.core.extensions import SESSION_OPTIONS, db, limiter
 from app.core.settings import Settings, normalize_database_url
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -247,6 +247,18 @@ def isolated_database(request: pytest.FixtureRequest) -> Iterator[None]:
             db.session = original_session
             transaction.rollback()
             connection.close()
+
+
+def app_with_limits(database_url: str, **settings: object) -> Iterator[Flask]:
+    """An app with limits on, 3 a minute, its counters reset before and after."""
+    app = create_app(
+        make_settings(
+            database_url=database_url, ratelimit_enabled=True, ratelimit_auth="3/minute", **settings
+        )
+    )
+    limiter.reset()
+    yield app
+    limiter.reset()
 
 
 @pytest.fixture

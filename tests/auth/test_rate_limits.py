@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterator
 
@@ -10,9 +9,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app import create_app
 from app.core.extensions import limiter
-from tests.conftest import make_settings, redis_namespace
+from tests.conftest import app_with_limits, redis_namespace
 
 CREDENTIAL_ENDPOINTS = {
     "/api/v1/auth/login": {"json": {"email": "a@example.com", "password": "wrong password"}},
@@ -28,27 +26,18 @@ CREDENTIAL_ENDPOINTS = {
 
 @pytest.fixture
 def limited_app(database_url: str) -> Iterator[Flask]:
-    """Limits on, counted in memory:// or, given TEST_REDIS_URL, under a Redis key prefix of
-    this test's own."""
-    with contextlib.ExitStack() as cleanup:
-        storage = {"ratelimit_storage_uri": "memory://"}
-        if os.environ.get("TEST_REDIS_URL"):
-            namespace = cleanup.enter_context(redis_namespace(os.environ["TEST_REDIS_URL"]))
-            storage = {
-                "ratelimit_storage_uri": namespace.url,
-                "redis_key_prefix": namespace.key_prefix,
-            }
-        app = create_app(
-            make_settings(
-                database_url=database_url,
-                ratelimit_enabled=True,
-                ratelimit_auth="3/minute",
-                **storage,
-            )
+    """Limits counted in memory:// or, given TEST_REDIS_URL, under a Redis key prefix of this
+    test's own."""
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    if not redis_url:
+        yield from app_with_limits(database_url, ratelimit_storage_uri="memory://")
+        return
+    with redis_namespace(redis_url) as namespace:
+        yield from app_with_limits(
+            database_url,
+            ratelimit_storage_uri=namespace.url,
+            redis_key_prefix=namespace.key_prefix,
         )
-        limiter.reset()
-        yield app
-        limiter.reset()
 
 
 @pytest.mark.parametrize("path", CREDENTIAL_ENDPOINTS)
