@@ -27,7 +27,7 @@ export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 export OPTIC_TELEMETRY_LEVEL := off
 export NO_UPDATE_NOTIFIER := 1
 
-.PHONY: help run test test-services test-matrix test-previous lint fmt migrate revision openapi client client-check api-diff browsers prometheus promtool nginx ecs-fields container-check ci worker beat bench bench-smoke
+.PHONY: help run test test-services test-matrix test-postgres test-mariadb test-pgbouncer test-previous lint fmt migrate revision openapi client client-check api-diff browsers prometheus promtool nginx ecs-fields container-check ci worker beat bench bench-smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -66,14 +66,25 @@ test-services: .venv/.synced ## the suite on TEST_DATABASE_URL, TEST_CELERY_BROK
 	@echo "== suite: database=$${TEST_DATABASE_URL:-sqlite} broker=$${TEST_CELERY_BROKER_URL:-memory} rate-limits=$${TEST_REDIS_URL:-memory}"
 	$(PYTEST) -q
 
+# The legs run one after the other (MATRIX_JOBS=1), in the order a failure is likeliest to show:
+# see DEVELOPERS.md, "Where the time goes", for why not side by side.
+MATRIX_JOBS ?= 1
 test-matrix: .venv/.synced ## the suite on PostgreSQL + Redis, MariaDB + RabbitMQ, PostgreSQL via PgBouncer
+	$(MAKE) --no-print-directory -j$(MATRIX_JOBS) $(if $(filter-out 1,$(MATRIX_JOBS)),--output-sync=target) \
+	  test-postgres test-mariadb test-pgbouncer
+	@echo "== ran: sqlite+memory (make test), postgresql+redis, mariadb+rabbitmq, postgresql via pgbouncer (transaction mode)+redis"
+
+test-postgres: .venv/.synced
 	TEST_DATABASE_URL=$(PG_URL) TEST_CELERY_BROKER_URL=$(REDIS_URL) TEST_REDIS_URL=$(REDIS_URL) \
 	  $(MAKE) --no-print-directory test-services
+
+test-mariadb: .venv/.synced
 	TEST_DATABASE_URL=$(MARIADB_URL) TEST_CELERY_BROKER_URL=$(RABBITMQ_URL) TEST_REDIS_URL=$(REDIS_URL) \
 	  $(MAKE) --no-print-directory test-services
+
+test-pgbouncer: .venv/.synced
 	TEST_CELERY_BROKER_URL=$(REDIS_URL) TEST_REDIS_URL=$(REDIS_URL) \
 	  bash scripts/with-pgbouncer.sh $(PG_URL) $(MAKE) --no-print-directory test-services
-	@echo "== ran: sqlite+memory (make test), postgresql+redis, mariadb+rabbitmq, postgresql via pgbouncer (transaction mode)+redis"
 
 test-previous: .venv/.synced ## N-1: the previous commit's API tests on PostgreSQL migrated to this head (N1_BASE=commit)
 	UV=$(UV) bash scripts/test-previous.sh $(PG_URL)

@@ -11,7 +11,8 @@
 # reachable (CI on GitHub), else a Debian made offline by scripts/container-base-image.sh.
 # CONTAINER_CHECK_ADMIN_URL: the PostgreSQL server for the throwaway database (default
 # TEST_DATABASE_URL when PostgreSQL, else postgresql://postgres@127.0.0.1:5432/postgres).
-# CONTAINER_CHECK_REDIS_URL: broker and rate limits (default redis://127.0.0.1:6379/15).
+# CONTAINER_CHECK_REDIS_URL: broker and rate limits (default redis://127.0.0.1:6379/15), under
+# a key prefix of the run's own.
 # Both must be loopback addresses: the containers share the host's network.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -108,7 +109,8 @@ as_deployed=(--network host --user 10001:10001 --read-only --tmpfs /tmp:rw,size=
   --security-opt no-new-privileges -e APP_ENV=production -e "SECRET_KEY=$SECRET" -e "JWT_SECRET_KEY=$SECRET"
   -e "DATABASE_URL=$(py 'import sys; from urllib.parse import urlsplit as u
 print(u(sys.argv[1])._replace(path="/" + sys.argv[2]).geturl())' "$ADMIN_URL" "$DB_NAME")"
-  -e "CELERY_BROKER_URL=$REDIS_URL" -e "RATELIMIT_STORAGE_URI=$REDIS_URL" -e SMTP_URL=smtp://127.0.0.1:25
+  -e "CELERY_BROKER_URL=$REDIS_URL" -e "RATELIMIT_STORAGE_URI=$REDIS_URL" -e "REDIS_KEY_PREFIX=$RUN:"
+  -e SMTP_URL=smtp://127.0.0.1:25
   -e HOST=127.0.0.1 -e "PORT=$PORT" -e WEB_CONCURRENCY=2 -e CELERY_WORKER_CONCURRENCY=1)
 release=$(grep '^release:' Procfile | cut -d' ' -f2-)
 # shellcheck disable=SC2086  # the Procfile's command, split into words

@@ -249,6 +249,18 @@ def isolated_database(request: pytest.FixtureRequest) -> Iterator[None]:
             connection.close()
 
 
+def app_with_limits(database_url: str, **settings: object) -> Iterator[Flask]:
+    """An app with limits on, 3 a minute, its counters reset before and after."""
+    app = create_app(
+        make_settings(
+            database_url=database_url, ratelimit_enabled=True, ratelimit_auth="3/minute", **settings
+        )
+    )
+    limiter.reset()
+    yield app
+    limiter.reset()
+
+
 @pytest.fixture
 def rate_limit_store() -> Iterator[dict[str, str]]:
     """Settings that count rate limits in memory:// or, given TEST_REDIS_URL, under a Redis key
@@ -264,19 +276,9 @@ def rate_limit_store() -> Iterator[dict[str, str]]:
 def limited_app(database_url: str, rate_limit_store: dict[str, str]) -> Iterator[Flask]:
     """The app with tight limits on: 3 sign-in attempts per IP, 8 writes and 3 jobs per user,
     a minute, counted in ``rate_limit_store``, which starts empty."""
-    limited = create_app(
-        make_settings(
-            database_url=database_url,
-            ratelimit_enabled=True,
-            ratelimit_auth="3/minute",
-            ratelimit_writes="8/minute",
-            ratelimit_jobs="3/minute",
-            **rate_limit_store,
-        )
+    yield from app_with_limits(
+        database_url, ratelimit_writes="8/minute", ratelimit_jobs="3/minute", **rate_limit_store
     )
-    limiter.reset()
-    yield limited
-    limiter.reset()
 
 
 @pytest.fixture

@@ -14,9 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app import create_app
-from app.core.extensions import limiter
-from tests.conftest import Account, SignUp, make_settings
+from tests.conftest import Account, SignUp, app_with_limits
 
 LOGIN = {"email": "nobody@example.com", "password": "wrong password"}
 PROXY = {"REMOTE_ADDR": "127.0.0.1"}
@@ -28,30 +26,16 @@ PUBLIC = {
 }
 
 
-def app_with(database_url: str, **settings: object) -> Iterator[Flask]:
-    app = create_app(
-        make_settings(
-            database_url=database_url,
-            ratelimit_enabled=True,
-            ratelimit_auth="3/minute",
-            **settings,
-        )
-    )
-    limiter.reset()
-    yield app
-    limiter.reset()
-
-
 @pytest.fixture
 def direct(database_url: str) -> Iterator[Flask]:
     """No proxy in front (TRUSTED_PROXIES=0, the default)."""
-    yield from app_with(database_url)
+    yield from app_with_limits(database_url)
 
 
 @pytest.fixture
 def proxied(database_url: str) -> Iterator[Flask]:
     """One proxy in front (TRUSTED_PROXIES=1)."""
-    yield from app_with(database_url, trusted_proxies=1)
+    yield from app_with_limits(database_url, trusted_proxies=1)
 
 
 def log_in(client: FlaskClient, forwarded_for: str) -> int:
@@ -82,7 +66,7 @@ def test_behind_a_proxy_two_clients_are_limited_separately(proxied: Flask) -> No
 def test_forwarding_headers_from_an_address_that_is_not_the_proxy_are_ignored(
     database_url: str,
 ) -> None:
-    for app in app_with(database_url, trusted_proxies=1, forwarded_allow_ips="10.0.0.0/8"):
+    for app in app_with_limits(database_url, trusted_proxies=1, forwarded_allow_ips="10.0.0.0/8"):
         client = app.test_client()
         statuses = [log_in(client, f"198.51.100.{number}") for number in range(4)]
         assert statuses == [401, 401, 401, 429]
