@@ -57,7 +57,8 @@ find "$WORKTREE/migrations" -name __pycache__ -prune -exec rm -rf {} +
 echo "== N-1: the API tests of $(git log -1 --format='%h %s' "$base")"
 echo "   on PostgreSQL migrated to $(git log -1 --format=%h "$head")'s head"
 cd "$WORKTREE"
-UV_PYTHON_DOWNLOADS=never "$UV" sync --frozen --quiet
+# Every extra too: its tests cover what the optional extras bring (observability).
+UV_PYTHON_DOWNLOADS=never "$UV" sync --frozen --quiet --all-extras
 # On every CPU where that commit has pytest-xdist (from the commit that added it on).
 parallel=()
 if "$UV" run --frozen --no-sync python -c "import xdist" 2>/dev/null; then
