@@ -143,6 +143,7 @@ def environment(database_url: str, options: argparse.Namespace) -> dict[str, str
         # Rate limits stay on, shared in Redis as in production, at a limit never reached.
         RATELIMIT_STORAGE_URI=redis_url(RATELIMIT_DB),
         RATELIMIT_AUTH="1000000 per minute",
+        RATELIMIT_WRITES="1000000 per minute",
         LOG_LEVEL="INFO",
         LOG_FORMAT="json",
         APP_RELEASE="bench",
