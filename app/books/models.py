@@ -6,10 +6,10 @@ from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.conditional import Versioned
-from app.core.extensions import Base, TimestampMixin
+from app.core.extensions import Base
 
 
-class Book(Versioned, TimestampMixin, Base):
+class Book(Versioned, Base):
     __tablename__ = "books"
     __table_args__ = (
         # One owner cannot list an ISBN twice; two owners may each have it. The index also

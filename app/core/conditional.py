@@ -1,7 +1,8 @@
 """Conditional requests on single resources (RFC 9110 §13): no lost updates, no needless bodies.
 
 A versioned row carries a counter that SQLAlchemy bumps on every UPDATE and checks in its
-WHERE clause (``version_id_col``), so its ``ETag`` is the counter. A write sent with a stale
+WHERE clause (``version_id_col``); its ``ETag`` is the counter and the time of the last
+change (see ``etag_of``). A write sent with a stale
 ``If-Match`` is refused with 412 before anything changes; two writers racing with the same one
 both pass that check, and the database lets only the first UPDATE match: the second's flush
 raises StaleDataError, which ``app/core/errors.py`` answers 412. ``If-None-Match`` on a read
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 import marshmallow as ma
@@ -25,6 +27,7 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from werkzeug.http import quote_etag
 
 from app.core.errors import STALE_ETAG
+from app.core.extensions import TimestampMixin
 from app.core.settings import current_settings
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -36,10 +39,11 @@ ETAG = {
         "schema": {"type": "string"},
     }
 }
+EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 (compared with UTC times made naive)
 MISSING = "Send If-Match with the ETag you read: this server refuses unconditional changes."
 
 
-class Versioned:
+class Versioned(TimestampMixin):
     """A ``version`` column that every UPDATE (and DELETE) checks and bumps, and the
     mapper argument that tells SQLAlchemy so. Rows written without it (an older release) get 1.
     """
@@ -52,8 +56,12 @@ class Versioned:
 
 
 def etag_of(item: Versioned) -> str:
-    """The entity tag of ``item``'s current version, unquoted (werkzeug's form)."""
-    return str(item.version)
+    """The entity tag of ``item``'s current state, unquoted (werkzeug's form): its version and
+    the microsecond of its last change. The previous release writes rows without bumping the
+    version (it does not know the column) but its ORM still sets ``updated_at``, so during a
+    rolling deploy or after a rollback a change it makes still changes the tag."""
+    changed = item.updated_at.replace(tzinfo=None) - EPOCH
+    return f"{item.version}.{changed // timedelta(microseconds=1)}"
 
 
 def etag_header(item: Versioned) -> dict[str, str]:

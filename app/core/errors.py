@@ -202,6 +202,7 @@ def init_request_checks(app: Flask) -> None:
     app.before_request(refuse_unreadable_body)
     app.register_error_handler(IntegrityError, integrity_conflict)
     app.register_error_handler(StaleDataError, lost_race)
+    app.register_error_handler(RecursionError, json_nested_too_deep)
     app.register_error_handler(DataError, unstorable_value)
     app.register_error_handler(DBAPIError, database_unavailable)
     app.register_error_handler(PoolTimeoutError, database_unavailable)
@@ -262,6 +263,14 @@ def lost_race(error: StaleDataError) -> Response:
     if "If-Match" in request.headers:
         return problem(412, STALE_ETAG)
     return problem(409, "Another request changed this resource at the same time. Read it again.")
+
+
+def json_nested_too_deep(error: RecursionError) -> Response:
+    """Python's JSON decoder (webargs reads bodies with it) gives up on a body nested deeper
+    than the recursion limit: a malformed request, not a bug. Any other RecursionError is one."""
+    if "while decoding a JSON" not in str(error):
+        raise error
+    return problem(400, "The JSON body is nested too deeply to read.")
 
 
 DATABASE_UNAVAILABLE = "The database is unavailable. Try again after the Retry-After delay."

@@ -140,7 +140,9 @@ def fingerprint() -> str:
     raw = request.get_data(cache=True)
     try:
         body = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
-    except ValueError:  # not JSON (or not UTF-8): the bytes as sent
+    # Not JSON, not UTF-8, or nested too deep to parse: the bytes as sent, and the view's own
+    # parser answers the client.
+    except (ValueError, RecursionError):
         body = raw
     digest = hashlib.sha256(f"{request.method} {request.full_path}\n".encode())
     digest.update(body)

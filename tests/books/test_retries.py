@@ -231,3 +231,19 @@ def test_the_document_declares_the_key_and_its_answers(client: FlaskClient) -> N
         ).items()
         assert "Idempotent-Replayed" in operation["responses"][status]["headers"]
         assert {"400", "409", "422"} <= operation["responses"].keys()
+
+
+@pytest.mark.parametrize("key", [None, "deep"])
+def test_a_body_nested_too_deep_to_parse_is_refused_not_a_server_error(
+    client: FlaskClient, sign_up: SignUp, key: str | None
+) -> None:
+    reader = sign_up()
+    headers = keyed(reader, key) if key else reader.headers
+    nested = "[" * 100_000 + "]" * 100_000
+    refused = client.post(
+        BOOKS, data=nested, headers={**headers, "Content-Type": "application/json"}
+    )
+
+    assert refused.status_code == 400
+    assert refused.content_type == "application/problem+json"
+    assert "nested too deeply" in refused.get_json()["detail"]
