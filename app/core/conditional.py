@@ -28,17 +28,12 @@ from werkzeug.http import quote_etag
 
 from app.core.errors import STALE_ETAG
 from app.core.extensions import TimestampMixin
+from app.core.openapi import HEADERS
 from app.core.settings import current_settings
 
 View = TypeVar("View", bound=Callable[..., Any])
 
-ETAG = {
-    "ETag": {
-        "description": "The version of what was read or written; send it back in If-Match "
-        "to change it only if nobody else has, or in If-None-Match to skip an unchanged body",
-        "schema": {"type": "string"},
-    }
-}
+ETAG = {"ETag": HEADERS["ETag"]}
 EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 (compared with UTC times made naive)
 MISSING = "Send If-Match with the ETag you read: this server refuses unconditional changes."
 

@@ -44,6 +44,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.core.caller import caller_id
 from app.core.database import is_lock_conflict
 from app.core.extensions import Base, UTCDateTime, db, utcnow
+from app.core.openapi import HEADERS
 from app.core.settings import current_settings
 
 log = logging.getLogger(__name__)
@@ -60,13 +61,7 @@ NOT_STORED = frozenset({401, 403, 404, 408, 409, 423, 425, 429})
 IN_FLIGHT = "A request with this Idempotency-Key is still being processed. Retry later."
 REUSED = "This Idempotency-Key was used with a different request (method, path or body)."
 
-REPLAYED_HEADER = {
-    REPLAYED: {
-        "description": "true: this is the stored answer to an earlier request with the same "
-        "Idempotency-Key, which did not run again",
-        "schema": {"type": "string", "enum": ["true"]},
-    }
-}
+REPLAYED_HEADER = {REPLAYED: HEADERS[REPLAYED]}
 # LONGTEXT on MySQL/MariaDB, whose TEXT holds only 64 KiB.
 BODY = Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 

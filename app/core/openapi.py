@@ -51,9 +51,22 @@ HEADERS: dict[str, dict[str, Any]] = {
     "X-RateLimit-Reset": count_header(
         "When the current window ends, in seconds since the Unix epoch"
     ),
+    "ETag": {
+        "description": "The version of what was read or written; send it back in If-Match "
+        "to change it only if nobody else has, or in If-None-Match to skip an unchanged body",
+        "schema": {"type": "string"},
+    },
+    "Idempotent-Replayed": {
+        "description": "true: this is the stored answer to an earlier request with the same "
+        "Idempotency-Key, which did not run again",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
 }
 # Headers every answer with this status carries, whichever operation it comes from.
 STATUS_HEADERS: dict[int, tuple[str, ...]] = {
+    409: ("Retry-After",),  # a request with the same Idempotency-Key still running
+    412: ("ETag",),  # the current version, when If-Match named another
+    422: ("Idempotent-Replayed",),  # a refused body, replayed for its Idempotency-Key
     429: ("Retry-After", *RATE_LIMIT_HEADERS),
     503: ("Retry-After",),
 }
