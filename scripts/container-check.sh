@@ -11,7 +11,7 @@
 # reachable (CI on GitHub), else a Debian made offline by scripts/container-base-image.sh.
 # CONTAINER_CHECK_ADMIN_URL: the PostgreSQL server for the throwaway database (default
 # TEST_DATABASE_URL when PostgreSQL, else postgresql://postgres@127.0.0.1:5432/postgres).
-# CONTAINER_CHECK_REDIS_URL: broker and rate limits (default redis://127.0.0.1:6379/15), under
+# CONTAINER_CHECK_REDIS_URL: broker and rate limits (default redis://127.0.0.1:6379/13), under
 # a key prefix of the run's own.
 # Both must be loopback addresses: the containers share the host's network.
 set -uo pipefail
@@ -99,7 +99,7 @@ echo "== 3. run as Kubernetes does"
 ADMIN_URL=${CONTAINER_CHECK_ADMIN_URL:-${TEST_DATABASE_URL:-}}
 [[ $ADMIN_URL =~ ^postgres(ql)?:// ]] || ADMIN_URL=postgresql://postgres@127.0.0.1:5432/postgres
 ADMIN_URL=${ADMIN_URL/#postgres:\/\//postgresql://}
-REDIS_URL=${CONTAINER_CHECK_REDIS_URL:-redis://127.0.0.1:6379/15}
+REDIS_URL=${CONTAINER_CHECK_REDIS_URL:-redis://127.0.0.1:6379/13}
 loopback "$ADMIN_URL" && loopback "$REDIS_URL" || { check "loopback database and Redis" false; finish; }
 DB_NAME=${NAME//-/_}_container_${RUN##*-}
 psql "$ADMIN_URL" -qX -c "CREATE DATABASE \"$DB_NAME\"" >/dev/null || { unset DB_NAME; check "a throwaway database" false; finish; }

@@ -114,9 +114,9 @@ def test_without_the_extra_processes_with_redis_start_and_load_no_observability(
         entry_point,
         tmp_path / "test.db",
         prelude=WITHOUT_OBSERVABILITY,
-        CELERY_BROKER_URL=f"{REDIS_SERVER}/15",
+        CELERY_BROKER_URL=f"{REDIS_SERVER}/13",
         RATELIMIT_ENABLED="true",
-        RATELIMIT_STORAGE_URI=f"{REDIS_SERVER}/15",
+        RATELIMIT_STORAGE_URI=f"{REDIS_SERVER}/13",
     )
     assert loaded == []
 
