@@ -60,7 +60,7 @@ run: .venv/.synced ## apply migrations and serve on http://$(HOST):$(PORT)
 # databases, Redis key prefixes, ports and folders, so runs and workers never see each other's
 # data.
 PYTEST_WORKERS ?= $(shell python3 -c 'import os; print((os.cpu_count() or 1) + 1)')
-PYTEST := $(RUN) pytest -n $(PYTEST_WORKERS) --dist loadfile
+PYTEST = $(RUN) pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: .venv/.synced ## run the whole test suite
 	$(PYTEST)
@@ -195,4 +195,9 @@ container-check: .venv/.synced ## hadolint, compose and workflow schemas, build 
 
 ci: export CI := true
 ci: export TEST_FUZZ := full
+# One worker per CPU here: CI's legs are busy on the CPU (the database servers, the full
+# fuzzer, the generated projects), and a third worker did not help on 2 CPUs (clean-clone
+# runs: the embedded leg 200 s with 2 workers, 242 and 253 s with 3; PostgreSQL's 172 s
+# against 177 and 234 s).
+ci: export PYTEST_WORKERS := auto
 ci: lint client-check api-diff browsers promtool nginx test test-matrix test-previous bench-smoke container-check ## what .ci/run runs; a missing service fails
