@@ -6,10 +6,10 @@ from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.conditional import Versioned
-from app.core.extensions import Base
+from app.core.extensions import Base, TimestampMixin
 
 
-class Book(Versioned, Base):
+class Book(Versioned, TimestampMixin, Base):
     __tablename__ = "books"
     __table_args__ = (
         # One owner cannot list an ISBN twice; two owners may each have it. The index also

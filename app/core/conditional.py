@@ -1,8 +1,7 @@
 """Conditional requests on single resources (RFC 9110 §13): no lost updates, no needless bodies.
 
 A versioned row carries a counter that SQLAlchemy bumps on every UPDATE and checks in its
-WHERE clause (``version_id_col``); its ``ETag`` is the counter and the time of the last
-change (see ``etag_of``). A write sent with a stale
+WHERE clause (``version_id_col``), so its ``ETag`` is the counter. A write sent with a stale
 ``If-Match`` is refused with 412 before anything changes; two writers racing with the same one
 both pass that check, and the database lets only the first UPDATE match: the second's flush
 raises StaleDataError, which ``app/core/errors.py`` answers 412. ``If-None-Match`` on a read
@@ -17,28 +16,25 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 import marshmallow as ma
-from flask import Response, request
+from flask import Response, g, request
 from flask_smorest import Blueprint, abort
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from werkzeug.http import quote_etag
 
 from app.core.errors import STALE_ETAG
-from app.core.extensions import TimestampMixin
 from app.core.openapi import HEADERS
 from app.core.settings import current_settings
 
 View = TypeVar("View", bound=Callable[..., Any])
 
 ETAG = {"ETag": HEADERS["ETag"]}
-EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 (compared with UTC times made naive)
 MISSING = "Send If-Match with the ETag you read: this server refuses unconditional changes."
 
 
-class Versioned(TimestampMixin):
+class Versioned:
     """A ``version`` column that every UPDATE (and DELETE) checks and bumps, and the
     mapper argument that tells SQLAlchemy so. Rows written without it (an older release) get 1.
     """
@@ -51,12 +47,8 @@ class Versioned(TimestampMixin):
 
 
 def etag_of(item: Versioned) -> str:
-    """The entity tag of ``item``'s current state, unquoted (werkzeug's form): its version and
-    the microsecond of its last change. The previous release writes rows without bumping the
-    version (it does not know the column) but its ORM still sets ``updated_at``, so during a
-    rolling deploy or after a rollback a change it makes still changes the tag."""
-    changed = item.updated_at.replace(tzinfo=None) - EPOCH
-    return f"{item.version}.{changed // timedelta(microseconds=1)}"
+    """The entity tag of ``item``'s current version, unquoted (werkzeug's form)."""
+    return str(item.version)
 
 
 def etag_header(item: Versioned) -> dict[str, str]:
@@ -143,12 +135,17 @@ def conditional(
 
 def check_if_match(load: Callable[..., Versioned], path_args: dict[str, Any]) -> None:
     """412 when If-Match names another version than the item's; 428 when it is required and
-    missing. The item is loaded into the request's session, where the view finds it again."""
+    missing. The item is loaded into the request's session, where the view finds it again.
+
+    The session's identity map holds objects weakly, so the request keeps the checked item
+    (``g``): else it could be collected before the view loads it again, which would read the
+    row anew, and the UPDATE would check a version newer than the one If-Match was compared
+    with (a lost update)."""
     if "If-Match" not in request.headers:
         if current_settings().if_match_required:
             abort(428, message=MISSING)
         return
-    item = load(**path_args)
+    item = g.if_match_checked = load(**path_args)
     if not request.if_match.star_tag and not request.if_match.contains(etag_of(item)):
         abort(412, message=STALE_ETAG, headers=etag_header(item))
 
