@@ -447,12 +447,23 @@ def module_stack(tmp_path_factory: pytest.TempPathFactory, smtp_server: Mailbox)
             # The in-memory transport polls its queues, once a second by default: each task
             # would wait for that, and the worker's stop too.
             celery.conf.broker_transport_options = {"polling_interval": 0.01}
-        # The threads pool, not the test worker's default solo one: with RabbitMQ, a solo worker
-        # in a thread sometimes noticed a delivered message only at its event loop's next timer,
-        # ten seconds later. (Worker processes, as deployed, start tasks within milliseconds.)
-        worker = start_worker(celery, pool="threads", perform_ping_check=False, shutdown_timeout=15)
-        cleanup.enter_context(worker)
+        cleanup.enter_context(running_worker(celery))
         yield Stack(app=app, client=app.test_client(), celery=celery)
+
+
+@contextlib.contextmanager
+def running_worker(celery: Any) -> Iterator[Any]:
+    """A Celery worker in a thread of this process, stopped warm (running tasks finish)."""
+    # The threads pool, not the test worker's default solo one: with RabbitMQ, a solo worker
+    # in a thread sometimes noticed a delivered message only at its event loop's next timer,
+    # ten seconds later. (Worker processes, as deployed, start tasks within milliseconds.)
+    threads = start_worker(celery, pool="threads", perform_ping_check=False, shutdown_timeout=15)
+    with threads as worker:
+        yield worker
+        # The worker looks for a stop only between its 2-second waits on the broker, and once
+        # more after it: about 4 s per stop. A remote shutdown is a message, which ends the
+        # wait at once.
+        celery.control.shutdown(destination=[worker.hostname])
 
 
 # (process name, seconds from spawn to the first 200 from /livez), shown after the run.

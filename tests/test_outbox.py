@@ -17,7 +17,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
-from celery.contrib.testing.worker import start_worker
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
@@ -37,6 +36,7 @@ from tests.conftest import (
     make_settings,
     rabbitmqctl,
     redis_namespace,
+    running_worker,
     throwaway_broker,
     throwaway_database,
     wait_for,
@@ -236,7 +236,7 @@ def test_requests_succeed_while_the_broker_is_down_and_their_tasks_run_once_it_i
         assert waiting[WELCOME_TASK].last_error  # the writer tried once, then left it to the relay
 
         broker.start()
-        with start_worker(app.extensions["celery"], perform_ping_check=False, shutdown_timeout=15):
+        with running_worker(app.extensions["celery"]):
             wait_for(lambda: client.get(location, headers=headers).get_json()["state"] == "SUCCESS")
             wait_for(lambda: mailbox.messages)
             wait_for(lambda: all(row.sent_at is not None for row in outbox(app)))
