@@ -40,6 +40,8 @@ from app.core.extensions import SESSION_OPTIONS, db, limiter
 from app.core.settings import Settings, normalize_database_url
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+# Set by `make test-matrix`: the suite then runs on these real backing services.
+BACKING_SERVICES = ("TEST_DATABASE_URL", "TEST_CELERY_BROKER_URL", "TEST_REDIS_URL")
 # The Redis database the suite keeps its keys in, each test or module under a prefix of its own.
 REDIS_TEST_DB = 13
 
@@ -464,6 +466,20 @@ def running_worker(celery: Any) -> Iterator[Any]:
         # more after it: about 4 s per stop. A remote shutdown is a message, which ends the
         # wait at once.
         celery.control.shutdown(destination=[worker.hostname])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On real backing services, leave out what only the embedded run needs to check.
+
+    A test marked `embedded_only` checks what no database, broker or rate-limit store changes
+    (the document, the layout, the proxy, the browser page); `make test` has run it.
+    """
+    if not any(os.environ.get(name) for name in BACKING_SERVICES):
+        return
+    left_out = [item for item in items if item.get_closest_marker("embedded_only")]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not item.get_closest_marker("embedded_only")]
 
 
 # (process name, seconds from spawn to the first 200 from /livez), shown after the run.

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.embedded_only
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "api_diff.py"
 Document = dict[str, Any]
@@ -20,8 +22,6 @@ Document = dict[str, Any]
 
 @pytest.fixture(autouse=True)
 def optic() -> None:
-    if os.environ.get("TEST_DATABASE_URL"):
-        pytest.skip("uses no backing service: runs in the suite on the embedded defaults only")
     if not (ROOT / "node_modules" / ".bin" / "optic").exists():
         reason = "Optic is not installed: `make api-diff` (or `make lint`) installs it"
         if os.environ.get("CI") == "true":

@@ -26,6 +26,8 @@ import app.jobs.schemas
 from app.core.compiled_dump import CompiledDumpSchema
 from app.core.schemas import StrictSchema
 
+pytestmark = pytest.mark.embedded_only
+
 
 class Colour(enum.Enum):
     RED = "red"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from flask.testing import FlaskClient
+
+pytestmark = pytest.mark.embedded_only
 
 
 def test_openapi_document_lists_the_health_endpoints(client: FlaskClient) -> None:

@@ -14,6 +14,8 @@ from flask.json.provider import DefaultJSONProvider
 
 from app.core.json_provider import OrjsonProvider
 
+pytestmark = pytest.mark.embedded_only
+
 
 @dataclasses.dataclass
 class Point:

@@ -24,6 +24,8 @@ import yaml
 from app.core import project
 from app.core.settings import ServerSettings, Settings
 
+pytestmark = pytest.mark.embedded_only
+
 ROOT = Path(__file__).resolve().parents[1]
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 # The oldest version is the first whose default feature gates have everything used here

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.embedded_only
+
 CORE = Path(__file__).resolve().parent.parent / "app" / "core"
 OBSERVABILITY = {
     "app.core.telemetry",

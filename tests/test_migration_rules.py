@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.embedded_only
+
 HEADER = '''"""a change"""
 
 import sqlalchemy as sa

@@ -19,6 +19,8 @@ from app.core.extensions import limiter
 from app.core.openapi import OperationConventions, operation_id
 from tests.conftest import SignUp, make_settings
 
+pytestmark = pytest.mark.embedded_only
+
 DOCUMENT: dict[str, Any] = json.loads((Path(__file__).parent.parent / "openapi.json").read_text())
 METHODS = {"get", "put", "post", "delete", "patch"}
 

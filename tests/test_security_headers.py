@@ -9,6 +9,8 @@ from flask.testing import FlaskClient
 from app import create_app
 from tests.conftest import PASSWORD, SignUp, make_settings
 
+pytestmark = pytest.mark.embedded_only
+
 HARDENING = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",

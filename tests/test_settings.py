@@ -22,6 +22,8 @@ from app.core.settings import (
 )
 from tests.conftest import make_settings
 
+pytestmark = pytest.mark.embedded_only
+
 STRONG = "x" * 40
 
 

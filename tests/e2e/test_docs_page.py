@@ -15,7 +15,7 @@ from playwright.sync_api import Locator, Page, expect
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import TIMEOUT_MS, LiveServer
 
-pytestmark = pytest.mark.no_shared_db
+pytestmark = [pytest.mark.no_shared_db, pytest.mark.embedded_only]
 
 EMAIL = "reader@example.com"
 TOKEN_URL = "/api/v1/auth/token"

@@ -25,7 +25,7 @@ from tests.process.conftest import (
     flask_command,
 )
 
-pytestmark = pytest.mark.no_shared_db
+pytestmark = [pytest.mark.no_shared_db, pytest.mark.embedded_only]
 
 # Packages the serving processes must not import with the default settings.
 NOT_LOADED = (

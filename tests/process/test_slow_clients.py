@@ -32,6 +32,8 @@ from tests.process.conftest import (
     wait_until,
 )
 
+pytestmark = pytest.mark.embedded_only
+
 TEMPLATE = PROJECT_ROOT / "deploy" / "nginx" / "default.conf.template"
 MAX_CONTENT_LENGTH = 1024 * 1024  # the app's default
 

@@ -16,7 +16,7 @@ import pytest
 
 from tests.template.conftest import copier, git, make, run, slow, template_repository, uv
 
-pytestmark = slow
+pytestmark = [slow, pytest.mark.embedded_only]
 
 NAME = "Shelf Service"
 SLUG = "shelf-service"

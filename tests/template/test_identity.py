@@ -10,7 +10,11 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from app.core import project
+
+pytestmark = pytest.mark.embedded_only
 
 # Template-only paths (copier.yml's _exclude) and the rendering templates themselves.
 TEMPLATE_ONLY = ("copier.yml", ".copier/", "tests/template/")
