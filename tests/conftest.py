@@ -459,13 +459,16 @@ def running_worker(celery: Any) -> Iterator[Any]:
     # The threads pool, not the test worker's default solo one: with RabbitMQ, a solo worker
     # in a thread sometimes noticed a delivered message only at its event loop's next timer,
     # ten seconds later. (Worker processes, as deployed, start tasks within milliseconds.)
-    threads = start_worker(celery, pool="threads", perform_ping_check=False, shutdown_timeout=15)
+    name = f"tests-{uuid.uuid4().hex}@localhost"
+    threads = start_worker(
+        celery, pool="threads", perform_ping_check=False, shutdown_timeout=15, hostname=name
+    )
     with threads as worker:
         yield worker
         # The worker looks for a stop only between its 2-second waits on the broker, and once
         # more after it: about 4 s per stop. A remote shutdown is a message, which ends the
         # wait at once.
-        celery.control.shutdown(destination=[worker.hostname])
+        celery.control.shutdown(destination=[name])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
