@@ -17,10 +17,11 @@ from app.core.settings import (
     Settings,
     available_cpus,
     check_web_server,
+    check_worker,
     load_settings,
     normalize_database_url,
 )
-from tests.conftest import make_settings
+from tests.conftest import REDIS_TEST_DB, make_settings
 
 pytestmark = pytest.mark.embedded_only
 
@@ -260,10 +261,10 @@ def production_server_env(project_root: Path, **variables: str) -> dict[str, str
         PYTHONPATH=str(project_root),
         SECRET_KEY=STRONG,
         JWT_SECRET_KEY=STRONG,
-        CELERY_BROKER_URL="redis://127.0.0.1:6379/15",
+        CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{REDIS_TEST_DB}",
         SMTP_URL="smtp://127.0.0.1:25",
-        **variables,
     )
+    env.update(variables)
     return env
 
 
@@ -311,6 +312,49 @@ def test_shared_counters_or_one_worker_or_no_limits_may_start(
     for name, value in fix.items():
         monkeypatch.setenv(name, value)
     check_web_server(Settings(_env_file=None), ServerSettings(_env_file=None))
+
+
+def test_a_production_worker_refuses_a_mail_cap_counted_per_child(
+    project_root: Path, tmp_path: Path
+) -> None:
+    """Each of two child processes would count the mail cap on its own: twice the mails."""
+    env = production_server_env(
+        project_root,
+        CELERY_WORKER_CONCURRENCY="2",
+        # Refused before the broker is reached: nothing listens on port 1.
+        CELERY_BROKER_URL=f"redis://127.0.0.1:1/{REDIS_TEST_DB}",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "app.worker", "worker"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "memory:// counts per process, so the worker's 2 child processes" in result.stderr
+    assert "CELERY_WORKER_CONCURRENCY=1" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("fix", "children"),
+    [
+        ({"RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/14"}, 4),
+        ({"RATELIMIT_ENABLED": "false"}, 4),
+        ({}, 1),
+    ],
+    ids=["shared-storage", "limits-off", "one-child"],
+)
+def test_a_shared_mail_cap_or_one_child_or_no_limits_may_start(
+    monkeypatch: pytest.MonkeyPatch, project_root: Path, fix: dict[str, str], children: int
+) -> None:
+    for name in ("RATELIMIT_STORAGE_URI", "RATELIMIT_ENABLED"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {**production_server_env(project_root), **fix}.items():
+        monkeypatch.setenv(name, value)
+    check_worker(Settings(_env_file=None), children)
 
 
 def test_smtp_credentials_never_travel_unencrypted(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,13 +10,16 @@ relay that publishes what the writer could not.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
 from celery import Celery, Task, bootsteps
+from celery.concurrency import get_implementation
 from celery.signals import (
     before_task_publish,
     setup_logging,
+    worker_init,
     worker_process_init,
     worker_ready,
     worker_shutting_down,
@@ -38,7 +41,7 @@ from app.core.outbox import (
     relay_due,
     write_message,
 )
-from app.core.settings import Settings
+from app.core.settings import Settings, check_worker
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +112,19 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery[Any]:
 
     worker_process_init.connect(
         dispose_inherited_engine, weak=False, dispatch_uid=f"app.dispose_engine.{id(celery)}"
+    )
+
+    def refuse_unshared_mail_cap(sender: Any = None, **_: Any) -> None:
+        # Before the pool starts or the broker is reached. Only the prefork pool runs its
+        # tasks in child processes; a concurrency of "auto" is about one per CPU.
+        if get_implementation(sender.pool_cls) is get_implementation("prefork"):
+            concurrency = sender.concurrency
+            check_worker(
+                settings, concurrency if isinstance(concurrency, int) else os.cpu_count() or 1
+            )
+
+    worker_init.connect(
+        refuse_unshared_mail_cap, weak=False, dispatch_uid=f"app.check_worker.{id(celery)}"
     )
 
     def relay_round() -> Any:

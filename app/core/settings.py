@@ -614,18 +614,33 @@ def load_settings(settings_class: type[SettingsT]) -> SettingsT:
         refuse_to_start(describe_errors(error))
 
 
-def check_web_server(settings: Settings, server: ServerSettings) -> None:
-    """Rules that need both: the web server's processes must share what they must agree on."""
-    if (
+def counts_per_process(settings: Settings) -> bool:
+    """Whether production counts rate limits and the mail cap in each process's own memory."""
+    return (
         settings.app_env == "production"
         and settings.ratelimit_enabled
         and settings.ratelimit_storage_uri.startswith("memory://")
-        and server.web_concurrency > 1
-    ):
+    )
+
+
+def check_web_server(settings: Settings, server: ServerSettings) -> None:
+    """Rules that need both: the web server's processes must share what they must agree on."""
+    if counts_per_process(settings) and server.web_concurrency > 1:
         refuse_to_start(
             "  RATELIMIT_STORAGE_URI: memory:// counts per process, so "
             f"WEB_CONCURRENCY={server.web_concurrency} workers would each allow the full "
             "limit; use redis://, or RATELIMIT_ENABLED=false"
+        )
+
+
+def check_worker(settings: Settings, child_processes: int) -> None:
+    """The Celery worker's rule: the children that send mail must share the mail cap."""
+    if counts_per_process(settings) and child_processes > 1:
+        refuse_to_start(
+            "  RATELIMIT_STORAGE_URI: memory:// counts per process, so the worker's "
+            f"{child_processes} child processes would each send MAIL_PER_ADDRESS_PER_HOUR mails "
+            "to one address; use redis://, CELERY_WORKER_CONCURRENCY=1, or "
+            "RATELIMIT_ENABLED=false"
         )
 
 
