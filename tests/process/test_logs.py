@@ -60,6 +60,8 @@ def stopped_stack(
         module_redis.env,
         production=True,
         DATABASE_URL=database_url,
+        # As production counts them: the worker refuses per-process counts with two children.
+        RATELIMIT_STORAGE_URI=module_redis.url,
         SMTP_URL=smtp_server.url,
         SMTP_STARTTLS="false",
         OTEL_EXPORTER_OTLP_ENDPOINT=collector.url,
