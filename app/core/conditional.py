@@ -1,7 +1,8 @@
 """Conditional requests on single resources (RFC 9110 §13): no lost updates, no needless bodies.
 
 A versioned row carries a counter that SQLAlchemy bumps on every UPDATE and checks in its
-WHERE clause (``version_id_col``), so its ``ETag`` is the counter. A write sent with a stale
+WHERE clause (``version_id_col``); its ``ETag`` is the counter and the time of the last write
+(see ``etag_of``). A write sent with a stale
 ``If-Match`` is refused with 412 before anything changes; two writers racing with the same one
 both pass that check, and the database lets only the first UPDATE match: the second's flush
 raises StaleDataError, which ``app/core/errors.py`` answers 412. ``If-None-Match`` on a read
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from werkzeug.http import quote_etag
 
 from app.core.errors import STALE_ETAG
+from app.core.extensions import TimestampMixin
 from app.core.openapi import HEADERS
 from app.core.settings import current_settings
 
@@ -34,7 +36,7 @@ ETAG = {"ETag": HEADERS["ETag"]}
 MISSING = "Send If-Match with the ETag you read: this server refuses unconditional changes."
 
 
-class Versioned:
+class Versioned(TimestampMixin):
     """A ``version`` column that every UPDATE (and DELETE) checks and bumps, and the
     mapper argument that tells SQLAlchemy so. Rows written without it (an older release) get 1.
     """
@@ -47,8 +49,12 @@ class Versioned:
 
 
 def etag_of(item: Versioned) -> str:
-    """The entity tag of ``item``'s current version, unquoted (werkzeug's form)."""
-    return str(item.version)
+    """The entity tag of ``item``'s current state, unquoted (werkzeug's form): its version,
+    and the time of its last write. The previous release, which has no version column, still
+    moves that time when it writes during a rolling deploy, so its changes change the tag too.
+    """
+    written = round(item.updated_at.timestamp() * 1_000_000)
+    return f"{item.version}.{written}"
 
 
 def etag_header(item: Versioned) -> dict[str, str]:

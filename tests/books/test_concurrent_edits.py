@@ -4,11 +4,12 @@ A client polling a book it has gets 304 until it changes."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import Table, update
 
 from app import create_app
 from app.books import service
@@ -49,6 +50,32 @@ def test_a_book_is_read_with_an_etag_and_polled_with_304_until_it_changes(
     assert polled.status_code == 200
     assert polled.headers["ETag"] == changed.headers["ETag"]
     assert polled.get_json()["title"] == "New"
+
+
+def test_a_write_by_the_previous_release_changes_the_etag(
+    app: Flask, client: FlaskClient, sign_up: SignUp, add_book: AddBook
+) -> None:
+    """During a rolling deploy the release before this one, which has no version column,
+    still writes: it moves the time of the last write, not the version. A change made on the
+    ETag read before that write is refused, not laid over it."""
+    reader = sign_up()
+    book = add_book(reader, title="Original")
+    url = f"{BOOKS}/{book['id']}"
+    etag = client.get(url, headers=reader.headers).headers["ETag"]
+
+    with app.app_context():  # the previous release's UPDATE: no version in it
+        books = cast(Table, Book.__table__)
+        db.session.execute(
+            update(books).where(books.c.id == book["id"]).values(title="By the old release")
+        )
+        db.session.commit()
+    read = client.get(url, headers={**reader.headers, "If-None-Match": etag})
+    change = client.patch(url, json={"title": "Mine"}, headers={**reader.headers, "If-Match": etag})
+
+    assert read.status_code == 200
+    assert read.headers["ETag"] != etag
+    assert change.status_code == 412
+    assert stored_title(app, book["id"]) == "By the old release"
 
 
 def test_a_change_made_on_a_stale_version_is_refused_and_changes_nothing(
