@@ -158,6 +158,16 @@ def test_cors_origins_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> No
     assert Settings(_env_file=None).cors_origins == ["https://a.example", "https://b.example"]
 
 
+def refused_start(argv: list[str], env: dict[str, str], cwd: Path) -> str:
+    """Run a process that must refuse to start: its one message (stderr), never a traceback."""
+    result = subprocess.run(  # noqa: S603 - fixed command line
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    return result.stderr
+
+
 @pytest.mark.parametrize(
     "command",
     [
@@ -172,13 +182,9 @@ def test_processes_refuse_production_without_secrets(
     env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "JWT_SECRET_KEY"}}
     env.update(APP_ENV="production", PYTHONPATH=str(project_root))
     argv = [sys.executable, "-m", *(part.format(root=project_root) for part in command)]
-    result = subprocess.run(  # noqa: S603 - fixed command line
-        argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode != 0
-    assert "SECRET_KEY: is required in production" in result.stderr
-    assert "JWT_SECRET_KEY: is required in production" in result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
+    stderr = refused_start(argv, env, tmp_path)
+    assert "SECRET_KEY: is required in production" in stderr
+    assert "JWT_SECRET_KEY: is required in production" in stderr
 
 
 @pytest.mark.parametrize("document", [".env.example", "README.md"])
@@ -268,29 +274,28 @@ def production_server_env(project_root: Path, **variables: str) -> dict[str, str
     return env
 
 
+def use_production_env(
+    monkeypatch: pytest.MonkeyPatch, project_root: Path, **variables: str
+) -> None:
+    """This process's environment as production_server_env's, rate-limit defaults included."""
+    for name in ("RATELIMIT_STORAGE_URI", "RATELIMIT_ENABLED"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in production_server_env(project_root, **variables).items():
+        monkeypatch.setenv(name, value)
+
+
 def test_production_refuses_per_process_rate_limits_for_several_workers(
     project_root: Path, tmp_path: Path
 ) -> None:
     """Each of three workers would count to the limit on its own: three times the limit."""
-    result = subprocess.run(  # noqa: S603 - fixed command line
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--config",
-            f"{project_root}/gunicorn.conf.py",
-            "--check-config",
-        ],
-        cwd=tmp_path,
-        env=production_server_env(project_root, WEB_CONCURRENCY="3"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode != 0
-    assert "RATELIMIT_STORAGE_URI: memory:// counts per process" in result.stderr
-    assert "WEB_CONCURRENCY=3" in result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
+    stderr = refused_start(
+        [sys.executable, "-m", "gunicorn", "--config", f"{project_root}/gunicorn.conf.py",
+         "--check-config"],
+        production_server_env(project_root, WEB_CONCURRENCY="3"),
+        tmp_path,
+    )  # fmt: skip
+    assert "RATELIMIT_STORAGE_URI: memory:// counts per process" in stderr
+    assert "WEB_CONCURRENCY=3" in stderr
 
 
 @pytest.mark.parametrize(
@@ -305,12 +310,7 @@ def test_production_refuses_per_process_rate_limits_for_several_workers(
 def test_shared_counters_or_one_worker_or_no_limits_may_start(
     monkeypatch: pytest.MonkeyPatch, project_root: Path, fix: dict[str, str]
 ) -> None:
-    for name in ("RATELIMIT_STORAGE_URI", "RATELIMIT_ENABLED"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in production_server_env(project_root, WEB_CONCURRENCY="3").items():
-        monkeypatch.setenv(name, value)
-    for name, value in fix.items():
-        monkeypatch.setenv(name, value)
+    use_production_env(monkeypatch, project_root, **{"WEB_CONCURRENCY": "3", **fix})
     check_web_server(Settings(_env_file=None), ServerSettings(_env_file=None))
 
 
@@ -324,18 +324,11 @@ def test_a_production_worker_refuses_a_mail_cap_counted_per_child(
         # Refused before the broker is reached: nothing listens on port 1.
         CELERY_BROKER_URL=f"redis://127.0.0.1:1/{REDIS_TEST_DB}",
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "app.worker", "worker"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    stderr = refused_start(
+        [sys.executable, "-m", "celery", "-A", "app.worker", "worker"], env, tmp_path
     )
-    assert result.returncode != 0
-    assert "memory:// counts per process, so the worker's 2 child processes" in result.stderr
-    assert "CELERY_WORKER_CONCURRENCY=1" in result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
+    assert "memory:// counts per process, so the worker's 2 child processes" in stderr
+    assert "CELERY_WORKER_CONCURRENCY=1" in stderr
 
 
 @pytest.mark.parametrize(
@@ -350,10 +343,7 @@ def test_a_production_worker_refuses_a_mail_cap_counted_per_child(
 def test_a_shared_mail_cap_or_one_child_or_no_limits_may_start(
     monkeypatch: pytest.MonkeyPatch, project_root: Path, fix: dict[str, str], children: int
 ) -> None:
-    for name in ("RATELIMIT_STORAGE_URI", "RATELIMIT_ENABLED"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in {**production_server_env(project_root), **fix}.items():
-        monkeypatch.setenv(name, value)
+    use_production_env(monkeypatch, project_root, **fix)
     check_worker(Settings(_env_file=None), children)
 
 
