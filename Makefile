@@ -53,14 +53,13 @@ run: .venv/.synced ## apply migrations and serve on http://$(HOST):$(PORT)
 	$(RUN) flask db upgrade
 	HOST=$(HOST) PORT=$(PORT) $(RUN) gunicorn --config gunicorn.conf.py
 
-# pytest-xdist: one worker more than CPUs (PYTEST_WORKERS=0 runs in this process), each test
-# file on one worker so a module's processes start once. Much of the suite's time waits on the
-# processes it starts, and the extra worker fills it: on 2 idle CPUs, `make test` took 129 to
-# 134 s with 2 workers and 113 to 121 s with 3 (4 did no better). Every worker keeps its own
-# databases, Redis key prefixes, ports and folders, so runs and workers never see each other's
-# data.
-PYTEST_WORKERS ?= $(shell python3 -c 'import os; print((os.cpu_count() or 1) + 1)')
-PYTEST = $(RUN) pytest -n $(PYTEST_WORKERS) --dist loadfile
+# pytest-xdist: one worker per CPU (PYTEST_WORKERS=0 runs in this process), each test file on
+# one worker so a module's processes start once. Every worker keeps its own databases, Redis
+# key prefixes, ports and folders, so runs and workers never see each other's data. (A worker
+# more than CPUs once paid, while each module's in-process Celery worker took 4 s to stop; now
+# that it stops at once, 2 and 3 workers measure the same on 2 CPUs, 91 to 93 s.)
+PYTEST_WORKERS ?= auto
+PYTEST := $(RUN) pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: .venv/.synced ## run the whole test suite
 	$(PYTEST)
@@ -195,9 +194,4 @@ container-check: .venv/.synced ## hadolint, compose and workflow schemas, build 
 
 ci: export CI := true
 ci: export TEST_FUZZ := full
-# One worker per CPU here: CI's legs are busy on the CPU (the database servers, the full
-# fuzzer, the generated projects), and a third worker did not help on 2 CPUs (clean-clone
-# runs: the embedded leg 200 s with 2 workers, 242 and 253 s with 3; PostgreSQL's 172 s
-# against 177 and 234 s).
-ci: export PYTEST_WORKERS := auto
 ci: lint client-check api-diff browsers promtool nginx test test-matrix test-previous bench-smoke container-check ## what .ci/run runs; a missing service fails
