@@ -1,9 +1,11 @@
 """Every response tells the browser not to sniff, frame or leak it; what is personal is never
-cached; production can keep its API description to itself."""
+cached; no cookie carries state; production can keep its API description to itself."""
 
 from __future__ import annotations
 
 import pytest
+from flask import Flask, session
+from flask.sessions import SecureCookieSessionInterface
 from flask.testing import FlaskClient
 
 from app import create_app
@@ -62,6 +64,17 @@ def test_tokens_and_personal_data_are_never_cached(client: FlaskClient, sign_up:
         assert response.headers["Cache-Control"] == "no-store"
     # What is the same for everyone may be cached.
     assert "Cache-Control" not in client.get("/livez").headers
+
+
+def test_no_cookie_carries_state(app: Flask) -> None:
+    # A session cookie signed with the app's own key, as Flask's default would have read it.
+    signed = SecureCookieSessionInterface().get_signing_serializer(app)
+    assert signed is not None
+    cookie = f"session={signed.dumps({'user_id': 1})}"
+    with app.test_request_context("/livez", headers={"Cookie": cookie}):
+        assert dict(session) == {}
+        with pytest.raises(RuntimeError):
+            session["user_id"] = 2  # a view cannot start keeping state in a cookie either
 
 
 @pytest.mark.no_shared_db
