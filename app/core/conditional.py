@@ -84,6 +84,10 @@ class IfNoneMatchHeaders(ma.Schema):
     )
 
 
+# Instances: given a class, webargs builds a new schema on every request it parses.
+IF_MATCH, IF_NONE_MATCH = IfMatchHeaders(), IfNoneMatchHeaders()
+
+
 def conditional(
     blp: Blueprint, load: Callable[..., Versioned] | None = None
 ) -> Callable[[View], View]:
@@ -118,7 +122,7 @@ def conditional(
 
         documented: Any = checked
         if method == "get":
-            documented = blp.arguments(IfNoneMatchHeaders, location="headers")(documented)
+            documented = blp.arguments(IF_NONE_MATCH, location="headers")(documented)
             documented = blp.alt_response(
                 304,
                 description="Not modified: the ETag you sent is current",
@@ -126,7 +130,7 @@ def conditional(
                 success=True,
             )(documented)
         if checks_if_match:
-            documented = blp.arguments(IfMatchHeaders, location="headers")(documented)
+            documented = blp.arguments(IF_MATCH, location="headers")(documented)
             documented = blp.alt_response(412, response="PRECONDITION_FAILED")(documented)
             documented = blp.alt_response(428, response="PRECONDITION_REQUIRED")(documented)
             # Another write between this one's read and its own: see app/core/errors.py.

@@ -101,6 +101,10 @@ class IdempotencyKeyHeaders(ma.Schema):
     )
 
 
+# An instance: given a class, webargs builds a new schema on every request it parses.
+IDEMPOTENCY_KEY = IdempotencyKeyHeaders()
+
+
 def idempotent(blp: Blueprint) -> Callable[[View], View]:
     """Make a creating view honour ``Idempotency-Key``; place it right below the login check,
     above ``@blp.arguments``, so that a refused body is an answer it stores too."""
@@ -119,7 +123,7 @@ def idempotent(blp: Blueprint) -> Callable[[View], View]:
                 return answer
             return view(*args, **kwargs)
 
-        documented = blp.arguments(IdempotencyKeyHeaders, location="headers")(once)
+        documented = blp.arguments(IDEMPOTENCY_KEY, location="headers")(once)
         for status in getattr(view, "_apidoc", {}).get("success_status_codes", ()):
             documented = blp.doc(responses={status: {"headers": REPLAYED_HEADER}})(documented)
         documented = blp.alt_response(409, response="CONFLICT")(documented)
