@@ -26,7 +26,7 @@ from app.core.extensions import SQLITE_BEGIN, api, db, limiter
 from app.core.json_provider import OrjsonProvider
 from app.core.logging import configure_logging, init_request_logging
 from app.core.openapi import RATE_LIMIT_HEADERS, REQUEST_ID
-from app.core.rate_limits import MailCap
+from app.core.rate_limits import MailCap, check_limits_in_views_only
 from app.core.settings import DEVELOPMENT_SECRET, PROJECT_ROOT, Settings, load_settings
 from app.jobs import views as jobs
 
@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None, *, migrations: bool = True) -> 
         app.register_blueprint(swagger_ui_assets())
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
+    check_limits_in_views_only(app, limiter)
     cli.register(app)
     return app
 
