@@ -84,8 +84,9 @@ class IfNoneMatchHeaders(ma.Schema):
     )
 
 
-# Instances: given a class, webargs builds a new schema on every request it parses.
-IF_MATCH, IF_NONE_MATCH = IfMatchHeaders(), IfNoneMatchHeaders()
+# Built once: webargs builds a schema given as a class anew on every request it parses,
+# and these are parsed on every conditional request.
+IF_MATCH_HEADERS, IF_NONE_MATCH_HEADERS = IfMatchHeaders(), IfNoneMatchHeaders()
 
 
 def conditional(
@@ -122,7 +123,7 @@ def conditional(
 
         documented: Any = checked
         if method == "get":
-            documented = blp.arguments(IF_NONE_MATCH, location="headers")(documented)
+            documented = blp.arguments(IF_NONE_MATCH_HEADERS, location="headers")(documented)
             documented = blp.alt_response(
                 304,
                 description="Not modified: the ETag you sent is current",
@@ -130,7 +131,7 @@ def conditional(
                 success=True,
             )(documented)
         if checks_if_match:
-            documented = blp.arguments(IF_MATCH, location="headers")(documented)
+            documented = blp.arguments(IF_MATCH_HEADERS, location="headers")(documented)
             documented = blp.alt_response(412, response="PRECONDITION_FAILED")(documented)
             documented = blp.alt_response(428, response="PRECONDITION_REQUIRED")(documented)
             # Another write between this one's read and its own: see app/core/errors.py.

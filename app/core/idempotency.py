@@ -101,8 +101,9 @@ class IdempotencyKeyHeaders(ma.Schema):
     )
 
 
-# An instance: given a class, webargs builds a new schema on every request it parses.
-IDEMPOTENCY_KEY = IdempotencyKeyHeaders()
+# Built once: webargs builds a schema given as a class anew on every request it parses,
+# and this one is parsed on every create.
+IDEMPOTENCY_KEY_HEADERS = IdempotencyKeyHeaders()
 
 
 def idempotent(blp: Blueprint) -> Callable[[View], View]:
@@ -123,7 +124,7 @@ def idempotent(blp: Blueprint) -> Callable[[View], View]:
                 return answer
             return view(*args, **kwargs)
 
-        documented = blp.arguments(IDEMPOTENCY_KEY, location="headers")(once)
+        documented = blp.arguments(IDEMPOTENCY_KEY_HEADERS, location="headers")(once)
         for status in getattr(view, "_apidoc", {}).get("success_status_codes", ()):
             documented = blp.doc(responses={status: {"headers": REPLAYED_HEADER}})(documented)
         documented = blp.alt_response(409, response="CONFLICT")(documented)
