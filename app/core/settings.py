@@ -149,7 +149,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(
         default=None,
         validate_default=True,
-        description="Flask session signing key; required in production (32+ chars).",
+        description="Flask's secret key; required in production (32+ chars). The API keeps "
+        "no cookie session, so nothing signs with it today; an extension that would is "
+        "never left with a default.",
     )
     jwt_secret_key: SecretStr | None = Field(
         default=None,
